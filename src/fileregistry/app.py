@@ -1,0 +1,79 @@
+"""The HTTP application factory. Resources are built in the lifespan, never at import."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from fileregistry import __version__
+from fileregistry.config import Settings
+from fileregistry.db import create_engine_for, session_factory
+from fileregistry.errors import AppError
+
+log = logging.getLogger("fileregistry")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.resolved_mirror_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine_for(settings.resolved_database_url, pool_size=settings.db_pool_size)
+        if settings.auto_migrate:
+            from fileregistry.migrate import upgrade
+
+            await upgrade(engine)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        async with contextlib.AsyncExitStack() as stack:
+            # Feature components that own background resources register here.
+            for start in _component_starters():
+                await stack.enter_async_context(start(app))
+            try:
+                yield
+            finally:
+                pass
+        await engine.dispose()
+
+    app = FastAPI(
+        title="fileregistry",
+        version=__version__,
+        description="SFTP landing-zone monitor and Alation-compatible virtual file system catalog.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+
+    @app.exception_handler(AppError)
+    async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content=exc.to_body())
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: answers while the process is alive."""
+        return {"status": "ok"}
+
+    _include_routers(app)
+    return app
+
+
+def _component_starters() -> list:
+    """Async context managers ``f(app)`` started with the app (job runner, SFTP pool, ...)."""
+    starters: list = []
+    return starters
+
+
+def _include_routers(app: FastAPI) -> None:
+    from fileregistry.auth.routes import router as auth_router
+    from fileregistry.sftp.routes import router as sftp_router
+    from fileregistry.vfs.routes import router as vfs_router
+
+    app.include_router(auth_router)
+    app.include_router(sftp_router)
+    app.include_router(vfs_router)

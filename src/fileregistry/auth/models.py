@@ -1,0 +1,1 @@
+"""Users and tokens tables (filled in by the auth work)."""

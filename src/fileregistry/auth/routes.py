@@ -1,0 +1,5 @@
+"""HTTP routes (auth). Thin: parse, call one service function, return."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

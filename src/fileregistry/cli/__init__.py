@@ -1,0 +1,59 @@
+"""The ``fileregistry`` command line (Typer). Commands are thin wrappers over the services."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import typer
+
+from fileregistry.config import Settings
+from fileregistry.errors import AppError
+
+app = typer.Typer(help="fileregistry: SFTP landing-zone monitor and virtual file system catalog.",
+                  no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8000, help="TCP port."),
+) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from fileregistry.app import create_app
+
+    settings = Settings()
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
+                proxy_headers=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Create or upgrade the schema with Alembic migrations."""
+    from fileregistry.db import create_nullpool_engine
+    from fileregistry.migrate import current_revision, upgrade
+
+    async def run() -> str | None:
+        engine = create_nullpool_engine(Settings().resolved_database_url)
+        try:
+            await upgrade(engine, revision)
+            return await current_revision(engine)
+        finally:
+            await engine.dispose()
+
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    rev = asyncio.run(run())
+    typer.echo(f"database at revision {rev}")
+
+
+def main() -> None:
+    try:
+        app()
+    except AppError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)

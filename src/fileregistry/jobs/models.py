@@ -1,0 +1,1 @@
+"""Durable job tables (filled in by the VFS/jobs work)."""

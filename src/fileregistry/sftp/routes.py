@@ -1,0 +1,5 @@
+"""HTTP routes (sftp). Thin: parse, call one service function, return."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

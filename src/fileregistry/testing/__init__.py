@@ -1,0 +1,1 @@
+"""Helpers for tests and benchmarks: a real OpenSSH server on loopback."""

@@ -1,0 +1,1 @@
+"""Virtual file system tables (filled in by the VFS work)."""
