@@ -14,8 +14,11 @@ import secrets
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -141,10 +144,118 @@ def app(settings):
 
 
 @pytest.fixture
-def client(app) -> Iterator[TestClient]:
-    """An HTTP client on the app (lifespan started). Carries no credentials."""
+def _started_client(app) -> Iterator[TestClient]:
+    """The one TestClient of a test (lifespan started once); the client fixtures below share it."""
     with TestClient(app) as c:
         yield c
+
+
+@dataclass(frozen=True)
+class AuthTokens:
+    admin_id: int
+    admin_token: str  # API access token of user "admin" (is_admin)
+    user_id: int
+    user_token: str  # API access token of user "alice" (not admin)
+
+
+async def _make_auth_tokens(settings: Settings) -> AuthTokens:
+    from datetime import timedelta
+
+    from fileregistry.auth import tokens, users
+    from fileregistry.db import session_factory, unit_of_work
+
+    engine = create_nullpool_engine(settings.resolved_database_url)
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            admin = await users.create_user(session, "admin", is_admin=True)
+            alice = await users.create_user(session, "alice")
+            a = await tokens.issue_access_token_for(session, admin, lifetime=timedelta(hours=1))
+            u = await tokens.issue_access_token_for(session, alice, lifetime=timedelta(hours=1))
+            return AuthTokens(admin.id, a.token, alice.id, u.token)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def auth_tokens(_started_client, app) -> AuthTokens:
+    """Users ``admin`` (admin) and ``alice`` (not admin) with valid access tokens, made through the
+    auth service directly in the app's database (after the lifespan migrated it)."""
+    return _run(_make_auth_tokens(app.state.settings))
+
+
+@pytest.fixture
+def admin_token(auth_tokens) -> str:
+    return auth_tokens.admin_token
+
+
+@pytest.fixture
+def user_token(auth_tokens) -> str:
+    return auth_tokens.user_token
+
+
+@pytest.fixture
+def client(_started_client, auth_tokens) -> TestClient:
+    """An HTTP client on the app (lifespan started), authenticated as an admin: its default headers
+    carry ``TOKEN: <admin access token>``. Delete ``client.headers["TOKEN"]`` or use ``anon_client``
+    / ``user_client`` for other callers."""
+    _started_client.headers["TOKEN"] = auth_tokens.admin_token
+    return _started_client
+
+
+class HeaderClient:
+    """Sends through the test's one TestClient with another ``TOKEN`` (or none).
+
+    A second ``TestClient(app)`` would run the lifespan (engine, runners) a second time, so this
+    wraps the started one. A ``TOKEN`` header passed explicitly to a call wins.
+    Methods: ``request``, ``get``, ``post``, ``put``, ``patch``, ``delete``, ``head``, ``options``.
+    """
+
+    def __init__(self, base: TestClient, token: str | None) -> None:
+        self._base = base
+        self.token = token
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        follow = kwargs.pop("follow_redirects", True)
+        explicit = {k.lower() for k in (kwargs.get("headers") or {})}
+        req = self._base.build_request(method, url, **kwargs)
+        if "token" not in explicit:
+            req.headers.pop("token", None)
+            if self.token is not None:
+                req.headers["TOKEN"] = self.token
+        return self._base.send(req, follow_redirects=follow)
+
+    def get(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("POST", url, **kw)
+
+    def put(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("PUT", url, **kw)
+
+    def patch(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("PATCH", url, **kw)
+
+    def delete(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("DELETE", url, **kw)
+
+    def head(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("HEAD", url, **kw)
+
+    def options(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("OPTIONS", url, **kw)
+
+
+@pytest.fixture
+def anon_client(_started_client) -> HeaderClient:
+    """Same running app as ``client``, sending no ``TOKEN``."""
+    return HeaderClient(_started_client, None)
+
+
+@pytest.fixture
+def user_client(_started_client, auth_tokens) -> HeaderClient:
+    """Same running app as ``client``, authenticated as the non-admin user ``alice``."""
+    return HeaderClient(_started_client, auth_tokens.user_token)
 
 
 # --------------------------------------------------------------------------- sshd

@@ -70,10 +70,15 @@ def _component_starters() -> list:
 
 
 def _include_routers(app: FastAPI) -> None:
+    from fastapi import Depends
+
+    from fileregistry.auth.deps import current_user
     from fileregistry.auth.routes import router as auth_router
     from fileregistry.sftp.routes import router as sftp_router
     from fileregistry.vfs.routes import router as vfs_router
 
+    # Open without a token: the token endpoints, /healthz, /docs, /openapi.json. The auth router
+    # guards its own non-token routes; every other router needs a valid TOKEN header.
     app.include_router(auth_router)
-    app.include_router(sftp_router)
-    app.include_router(vfs_router)
+    app.include_router(sftp_router, dependencies=[Depends(current_user)])
+    app.include_router(vfs_router, dependencies=[Depends(current_user)])

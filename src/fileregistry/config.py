@@ -29,6 +29,25 @@ class Settings(BaseSettings):
     # HTTP
     db_pool_size: int = Field(10, ge=1)
 
+    # Virtual file system uploads (appended by the VFS work).
+    vfs_max_upload_bytes: int = Field(
+        4 * 1024**3, ge=1, description="Largest upload body (after gzip decoding); above it: 413."
+    )
+    vfs_spool_dir: Path | None = Field(None, description="Where upload bodies are spooled; <data_dir>/spool.")
+    vfs_max_reported_errors: int = Field(
+        1000, ge=1, description="Errors and warnings stored per job; all are counted."
+    )
+
+    # Auth (users and tokens)
+    access_token_ttl_hours: float = Field(24.0, gt=0, description="Lifetime of an API access token.")
+    refresh_token_ttl_days: int = Field(
+        365, ge=1, description="Default lifetime of a new refresh token (CLI --days and the bootstrap token)."
+    )
+    auth_max_failures: int = Field(
+        10, ge=1, description="Failed token exchanges per client IP within the window before 429."
+    )
+    auth_failure_window_seconds: float = Field(300.0, gt=0, description="Window of the failure counter.")
+
     @property
     def resolved_mirror_dir(self) -> Path:
         return (self.mirror_dir or self.data_dir / "mirror").resolve()
