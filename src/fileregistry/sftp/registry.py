@@ -1,0 +1,170 @@
+"""Every registry query of the SFTP monitor (files, events, scans, known host keys).
+
+Functions take an ``AsyncSession`` and flush at most; the caller owns the unit of work.
+Bulk paths use Core statements with a list of parameter sets (one executemany per chunk).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fileregistry.db import utcnow
+from fileregistry.sftp.models import FileEvent, KnownHostKey, ScanRecord, TrackedFile
+
+CHUNK = 1000  # rows per executemany
+
+_files = TrackedFile.__table__
+_events = FileEvent.__table__
+
+
+@dataclass(slots=True)
+class Seen:
+    id: int
+    size: int
+    mtime: int | None
+
+
+async def new_state_index(session: AsyncSession, key: str) -> dict[str, Seen]:
+    """name -> (id, size, mtime seconds) of this connection's files in state ``new``: ONE query."""
+    rows = await session.execute(
+        select(_files.c.id, _files.c.name, _files.c.size, _files.c.remote_mtime).where(
+            _files.c.connection_key == key, _files.c.state == "new"
+        )
+    )
+    return {
+        name: Seen(fid, size, int(mtime.timestamp()) if mtime is not None else None)
+        for fid, name, size, mtime in rows
+    }
+
+
+async def register_new(session: AsyncSession, key: str, files: Sequence[tuple[str, int, datetime | None]]) -> None:
+    """Insert ``(name, size, mtime)`` as state ``new`` with their first event, in chunks."""
+    now = utcnow()
+    for i in range(0, len(files), CHUNK):
+        chunk = files[i : i + CHUNK]
+        params = [
+            {
+                "connection_key": key,
+                "state": "new",
+                "name": name,
+                "original_name": name,
+                "size": size,
+                "remote_mtime": mtime,
+                "first_seen": now,
+                "last_changed": now,
+            }
+            for name, size, mtime in chunk
+        ]
+        ids = (
+            await session.execute(insert(_files).returning(_files.c.id, sort_by_parameter_order=True), params)
+        ).scalars().all()
+        await session.execute(
+            insert(_events),
+            [
+                {"file_id": fid, "from_state": None, "to_state": "new", "from_name": None, "to_name": name, "at": now}
+                for fid, (name, _s, _m) in zip(ids, chunk, strict=True)
+            ],
+        )
+
+
+async def update_changed(session: AsyncSession, files: Sequence[tuple[int, int, datetime | None]]) -> None:
+    """Refresh size and mtime of re-downloaded ``new`` files: ``(id, size, mtime)``."""
+    now = utcnow()
+    stmt = (
+        update(_files)
+        .where(_files.c.id == bindparam("b_id"))
+        .values(size=bindparam("b_size"), remote_mtime=bindparam("b_mtime"), last_changed=now)
+    )
+    for i in range(0, len(files), CHUNK):
+        await session.execute(
+            stmt, [{"b_id": fid, "b_size": size, "b_mtime": mtime} for fid, size, mtime in files[i : i + CHUNK]]
+        )
+
+
+async def add_scan(session: AsyncSession, **fields) -> None:
+    session.add(ScanRecord(**fields))
+    await session.flush()
+
+
+async def find(session: AsyncSession, key: str, state: str, name: str) -> TrackedFile | None:
+    return await session.scalar(
+        select(TrackedFile).where(
+            TrackedFile.connection_key == key, TrackedFile.state == state, TrackedFile.name == name
+        )
+    )
+
+
+async def find_elsewhere(session: AsyncSession, key: str, state: str, name: str) -> TrackedFile | None:
+    """The file called ``name`` (now, or originally) in a state other than ``state``; newest first."""
+    for col in (TrackedFile.name, TrackedFile.original_name):
+        row = await session.scalar(
+            select(TrackedFile)
+            .where(TrackedFile.connection_key == key, TrackedFile.state != state, col == name)
+            .order_by(TrackedFile.last_changed.desc(), TrackedFile.id.desc())
+            .limit(1)
+        )
+        if row is not None:
+            return row
+    return None
+
+
+async def name_taken(session: AsyncSession, key: str, state: str, name: str) -> bool:
+    return (await find(session, key, state, name)) is not None
+
+
+async def move(session: AsyncSession, row: TrackedFile, to_state: str, to_name: str) -> None:
+    now = utcnow()
+    session.add(FileEvent(file_id=row.id, from_state=row.state, to_state=to_state, from_name=row.name,
+                          to_name=to_name, at=now))
+    row.state, row.name, row.last_changed = to_state, to_name, now
+    await session.flush()
+
+
+async def files(session: AsyncSession, key: str, state: str | None = None) -> list[TrackedFile]:
+    stmt = select(TrackedFile).where(TrackedFile.connection_key == key)
+    if state is not None:
+        stmt = stmt.where(TrackedFile.state == state)
+    return list((await session.scalars(stmt.order_by(TrackedFile.state, TrackedFile.name))).all())
+
+
+async def last_scan_time(session: AsyncSession, key: str) -> datetime | None:
+    return await session.scalar(select(func.max(ScanRecord.started_at)).where(ScanRecord.connection_key == key))
+
+
+async def clear(session: AsyncSession, key: str) -> None:
+    """Delete this connection's files, their events and its scan history (nothing else)."""
+    ids = select(_files.c.id).where(_files.c.connection_key == key)
+    await session.execute(delete(_events).where(_events.c.file_id.in_(ids)))
+    await session.execute(delete(_files).where(_files.c.connection_key == key))
+    await session.execute(delete(ScanRecord).where(ScanRecord.connection_key == key))
+
+
+async def events(session: AsyncSession, file_ids: Iterable[int]) -> list[FileEvent]:
+    return list((await session.scalars(select(FileEvent).where(FileEvent.file_id.in_(list(file_ids)))
+                                        .order_by(FileEvent.id))).all())
+
+
+# --------------------------------------------------------------------------- known host keys (TOFU)
+
+
+async def known_host_key(session: AsyncSession, host: str, port: int) -> str | None:
+    return await session.scalar(
+        select(KnownHostKey.public_key).where(KnownHostKey.host == host, KnownHostKey.port == port)
+    )
+
+
+async def remember_host_key(session: AsyncSession, host: str, port: int, line: str, fp: str) -> str:
+    """Store the key for host:port unless one is stored already; return the stored key line."""
+    values = {"host": host, "port": port, "public_key": line, "fingerprint": fp, "first_seen": utcnow()}
+    dialect = session.bind.dialect.name if session.bind is not None else ""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    await session.execute(upsert(KnownHostKey).values(**values).on_conflict_do_nothing())
+    return await known_host_key(session, host, port) or line
