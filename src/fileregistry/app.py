@@ -60,12 +60,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     _include_routers(app)
+    app.add_middleware(_CollapseLeadingSlashes)
     return app
+
+
+class _CollapseLeadingSlashes:
+    """``//api/...`` -> ``/api/...``: Alation clients built with a trailing-slash host send it, and
+    the answer must not be a 404 or a redirect. Only leading slashes are touched."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket") and scope["path"].startswith("//"):
+            scope = dict(scope, path="/" + scope["path"].lstrip("/"))
+            if scope.get("raw_path"):
+                scope["raw_path"] = b"/" + scope["raw_path"].lstrip(b"/")
+        await self.app(scope, receive, send)
 
 
 def _component_starters() -> list:
     """Async context managers ``f(app)`` started with the app (job runner, SFTP pool, ...)."""
-    starters: list = []
+    from fileregistry.jobs.runner import job_runner
+
+    starters: list = [job_runner]
     return starters
 
 

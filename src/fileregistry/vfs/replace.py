@@ -1,0 +1,326 @@
+"""Replace a file system's tree by diff, from a spooled JSON Lines upload.
+
+Bounded memory by construction: lines are parsed in batches and loaded into a staging table;
+duplicate, parent-is-file and implied-directory checks and the diff itself are set-based SQL.
+The only Python-side set is the distinct parent directories (one string per directory).
+
+Atomicity: on PostgreSQL staging and the write share one transaction; on SQLite staging lives
+in TEMP tables (no lock on the main database) and the write is one ``BEGIN IMMEDIATE``
+transaction. Readers (WAL / MVCC) see the old tree until the commit, never half a tree.
+Only changed rows are touched: ``UPDATE ... WHERE <any column differs>``, ``DELETE`` of missing
+keys, ``INSERT`` of new keys; unchanged entries keep their ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from fileregistry.vfs.bulk import BulkDB
+from fileregistry.vfs.records import ROW_FIELDS, LineError, LineParser, join_path
+
+BATCH_LINES = 20_000
+DATA_COLS = ("is_directory", "implied", "size_in_bytes", "ts_last_modified", "ts_last_accessed", "owner",
+             "group_name", "permission_bits", "storage_type")
+
+
+class FileSystemGone(Exception):
+    """The file system was deleted while its upload was being processed."""
+
+
+@dataclass
+class Issue:
+    severity: str
+    line: int | None
+    field: str | None
+    code: str
+    message: str
+
+
+@dataclass
+class Report:
+    max_kept: int = 1000
+    issues: list[Issue] = field(default_factory=list)
+    errors: int = 0
+    warnings: int = 0
+    _kept_errors: int = 0
+    _kept_warnings: int = 0
+
+    def error(self, line: int | None, fld: str | None, code: str, message: str) -> None:
+        self.errors += 1
+        if self._kept_errors < self.max_kept:
+            self._kept_errors += 1
+            self.issues.append(Issue("error", line, fld, code, message))
+
+    def warning(self, line: int | None, fld: str | None, code: str, message: str) -> None:
+        self.warnings += 1
+        if self._kept_warnings < self.max_kept:
+            self._kept_warnings += 1
+            self.issues.append(Issue("warning", line, fld, code, message))
+
+
+@dataclass
+class Counts:
+    received: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    implied_directories: int = 0
+    errors: int = 0
+    warnings: int = 0
+    skipped: int = 0
+    applied: bool = False
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Outcome:
+    counts: Counts
+    report: Report
+    rejected: bool  # all-or-nothing and there were errors: nothing written
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def iter_batches(path: Path, parser: LineParser, report: Report, counts: Counts,
+                 progress: Callable[[int], None] | None = None) -> Iterator[list[tuple]]:
+    """Yield lists of valid row tuples; errors and warnings go to ``report`` (runs in a thread)."""
+    parse = parser.parse
+    warnings: list[LineError] = []
+    with open(path, "rb", buffering=1 << 20) as f:
+        lineno = 0
+        rows: list[tuple] = []
+        consumed = 0
+        for raw in f:
+            lineno += 1
+            consumed += len(raw)
+            if raw[0] in b"\n\r \t" and not raw.strip():
+                continue
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            counts.received += 1
+            try:
+                rows.append(parse(raw, lineno, warnings))
+            except LineError as exc:
+                report.error(lineno, exc.field, exc.code, exc.message)
+            if warnings:
+                for w in warnings:
+                    report.warning(lineno, w.field, w.code, w.message)
+                warnings.clear()
+            if len(rows) >= BATCH_LINES:
+                yield rows
+                rows = []
+                if progress:
+                    progress(consumed)
+                    consumed = 0
+        if rows:
+            yield rows
+        if progress and consumed:
+            progress(consumed)
+
+
+# --------------------------------------------------------------------------- SQL
+
+
+def _stage_ddl(dialect: str) -> list[str]:
+    if dialect == "postgresql":
+        return [
+            "CREATE TEMP TABLE vfs_stage (line integer, parent_path text COLLATE \"C\" NOT NULL,"
+            " name text COLLATE \"C\" NOT NULL, is_directory boolean NOT NULL, implied boolean NOT NULL,"
+            " size_in_bytes bigint, ts_last_modified bigint, ts_last_accessed bigint, owner text,"
+            " group_name text, permission_bits integer, storage_type smallint) ON COMMIT DROP",
+            "CREATE TEMP TABLE vfs_needed (parent_path text COLLATE \"C\" NOT NULL,"
+            " name text COLLATE \"C\" NOT NULL) ON COMMIT DROP",
+        ]
+    return [
+        "DROP TABLE IF EXISTS temp.vfs_stage",
+        "DROP TABLE IF EXISTS temp.vfs_needed",
+        "CREATE TEMP TABLE vfs_stage (line INTEGER, parent_path TEXT NOT NULL, name TEXT NOT NULL,"
+        " is_directory INTEGER NOT NULL, implied INTEGER NOT NULL, size_in_bytes INTEGER,"
+        " ts_last_modified INTEGER, ts_last_accessed INTEGER, owner TEXT, group_name TEXT,"
+        " permission_bits INTEGER, storage_type INTEGER)",
+        "CREATE TEMP TABLE vfs_needed (parent_path TEXT NOT NULL, name TEXT NOT NULL)",
+    ]
+
+
+_KEY_MATCH = "e.parent_path = s.parent_path AND e.name = s.name"
+_DIFFERS = " OR ".join(f"e.{c} IS DISTINCT FROM s.{c}" for c in DATA_COLS)
+_SET = ", ".join(f"{c} = s.{c}" for c in DATA_COLS)
+_COLS = ", ".join(("parent_path", "name") + DATA_COLS)
+
+
+def _update_sql(dialect: str) -> str:
+    # SQLite's UPDATE ... FROM cannot alias the target table; spell the name out.
+    differs = _DIFFERS.replace("e.", "vfs_entries.")
+    return (f"UPDATE vfs_entries SET {_SET} FROM vfs_stage AS s WHERE vfs_entries.fs_id = ?"
+            f" AND vfs_entries.parent_path = s.parent_path AND vfs_entries.name = s.name AND ({differs})")
+
+
+SQL_DELETE = ("DELETE FROM vfs_entries WHERE fs_id = ? AND NOT EXISTS (SELECT 1 FROM vfs_stage s"
+              " WHERE s.parent_path = vfs_entries.parent_path AND s.name = vfs_entries.name)")
+SQL_INSERT = (f"INSERT INTO vfs_entries (fs_id, {_COLS}) SELECT ?, {_COLS} FROM vfs_stage s"
+              f" WHERE NOT EXISTS (SELECT 1 FROM vfs_entries e WHERE e.fs_id = ? AND {_KEY_MATCH})")
+SQL_INSERT_ALL = f"INSERT INTO vfs_entries (fs_id, {_COLS}) SELECT ?, {_COLS} FROM vfs_stage s"
+SQL_COUNT_UPDATE = (f"SELECT COUNT(*) FROM vfs_entries e JOIN vfs_stage s ON {_KEY_MATCH}"
+                    f" WHERE e.fs_id = ? AND ({_DIFFERS})")
+SQL_COUNT_DELETE = ("SELECT COUNT(*) FROM vfs_entries e WHERE e.fs_id = ? AND NOT EXISTS"
+                    f" (SELECT 1 FROM vfs_stage s WHERE {_KEY_MATCH})")
+SQL_COUNT_INSERT = ("SELECT COUNT(*) FROM vfs_stage s WHERE NOT EXISTS"
+                    f" (SELECT 1 FROM vfs_entries e WHERE e.fs_id = ? AND {_KEY_MATCH})")
+
+
+# --------------------------------------------------------------------------- the replace
+
+
+async def replace_tree(db: BulkDB, fs_id: int, delimiter: str, spool: Path, *, dry_run: bool = False,
+                       skip_errors: bool = False, max_reported: int = 1000,
+                       progress: Callable[[int], None] | None = None) -> Outcome:
+    report = Report(max_kept=max_reported)
+    counts = Counts()
+    parser = LineParser(delimiter)
+    try:
+        await db.begin_stage()
+        for ddl in _stage_ddl(db.dialect):
+            await db.execute(ddl)
+
+        batches = iter_batches(spool, parser, report, counts, progress)
+        while True:
+            rows = await asyncio.to_thread(next, batches, None)
+            if rows is None:
+                break
+            await db.load("vfs_stage", ROW_FIELDS, rows)
+
+        await _check_duplicates(db, delimiter, report, skip_errors)
+        await _check_parents(db, delimiter, report, skip_errors, counts)
+
+        counts.errors, counts.warnings = report.errors, report.warnings
+        if report.errors and not skip_errors:
+            await db.rollback()
+            return Outcome(counts, report, rejected=True)
+        counts.skipped = report.errors
+
+        total = await db.fetchval("SELECT COUNT(*) FROM vfs_stage")
+        if dry_run:
+            await _plan(db, fs_id, counts)
+            await db.rollback()
+        else:
+            await _write(db, fs_id, counts)
+            counts.applied = True
+        counts.unchanged = total - counts.added - counts.updated
+        return Outcome(counts, report, rejected=False)
+    except BaseException:
+        await db.rollback()
+        raise
+
+
+async def _check_duplicates(db: BulkDB, delimiter: str, report: Report, skip: bool) -> None:
+    # Happy path: one unique index build, which the diff needs anyway. Only when it fails
+    # do we pay for finding the duplicate pairs.
+    if await db.try_execute("CREATE UNIQUE INDEX vfs_stage_key ON vfs_stage (parent_path, name)"):
+        return
+    await _report_duplicates(db, delimiter, report, skip)
+
+
+async def _report_duplicates(db: BulkDB, delimiter: str, report: Report, skip: bool) -> None:
+    await db.execute("CREATE INDEX vfs_stage_key ON vfs_stage (parent_path, name)")
+    dups = await db.fetch(
+        "SELECT s.line, f.first, s.parent_path, s.name FROM vfs_stage s JOIN"
+        " (SELECT parent_path, name, MIN(line) AS first FROM vfs_stage GROUP BY parent_path, name"
+        "  HAVING COUNT(*) > 1) f ON f.parent_path = s.parent_path AND f.name = s.name"
+        " WHERE s.line <> f.first ORDER BY s.line")
+    for line, first, parent, name in dups:
+        full = delimiter + join_path(delimiter, parent, name)
+        report.error(line, "name", "duplicate_entry",
+                     f"duplicate entry {full!r}: lines {first} and {line}")
+    if skip and dups:
+        await db.execute(
+            "DELETE FROM vfs_stage WHERE EXISTS (SELECT 1 FROM vfs_stage f WHERE f.parent_path ="
+            " vfs_stage.parent_path AND f.name = vfs_stage.name AND f.line < vfs_stage.line)")
+
+
+def _prefix_upper(prefix: str) -> str:
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+async def _check_parents(db: BulkDB, delimiter: str, report: Report, skip: bool, counts: Counts) -> None:
+    """Every ancestor directory must exist as a directory: create missing ones as implied,
+    reject entries under a file."""
+    parents = [r[0] for r in await db.fetch("SELECT DISTINCT parent_path FROM vfs_stage") if r[0]]
+    needed: set[str] = set()
+    for p in parents:
+        while p and p not in needed:
+            needed.add(p)
+            p = p.rpartition(delimiter)[0]
+    del parents
+    if not needed:
+        return
+    rows = [(*_split(delimiter, p), ) for p in needed]
+    for i in range(0, len(rows), BATCH_LINES):
+        await db.load("vfs_needed", ("parent_path", "name"), rows[i:i + BATCH_LINES])
+    del rows
+    found = await db.fetch(
+        "SELECT n.parent_path, n.name, s.line, s.is_directory FROM vfs_needed n LEFT JOIN vfs_stage s"
+        " ON s.parent_path = n.parent_path AND s.name = n.name"
+        " WHERE s.parent_path IS NULL OR NOT s.is_directory")
+    missing = [join_path(delimiter, p, n) for p, n, line, _d in found if line is None]
+    files = {join_path(delimiter, p, n): line for p, n, line, _d in found if line is not None}
+    for fpath, fline in sorted(files.items(), key=lambda kv: kv[1]):
+        lo = fpath + delimiter
+        where = "(parent_path = ? OR (parent_path >= ? AND parent_path < ?)) AND line IS NOT NULL"
+        args = (fpath, lo, _prefix_upper(lo))
+        for line, parent, name in await db.fetch(
+                f"SELECT line, parent_path, name FROM vfs_stage WHERE {where} ORDER BY line LIMIT ?",
+                (*args, report.max_kept)):
+            report.error(line, "path", "parent_is_file",
+                         f"parent {delimiter + fpath!r} of {name!r} is a file (line {fline})")
+        if skip:
+            await db.execute(f"DELETE FROM vfs_stage WHERE {where}", args)
+    if files:
+        missing = [m for m in missing if not _under_any(delimiter, m, files)]
+    implied = [(None, *_split(delimiter, m), True, True) for m in missing]
+    for i in range(0, len(implied), BATCH_LINES):
+        await db.load("vfs_stage", ("line", "parent_path", "name", "is_directory", "implied"),
+                      implied[i:i + BATCH_LINES])
+    counts.implied_directories = len(implied)
+
+
+def _split(delimiter: str, path: str) -> tuple[str, str]:
+    parent, _, name = path.rpartition(delimiter)
+    return parent, name
+
+
+def _under_any(delimiter: str, path: str, files: dict[str, int]) -> bool:
+    p = path
+    while p:
+        if p in files:
+            return True
+        p = p.rpartition(delimiter)[0]
+    return False
+
+
+async def _plan(db: BulkDB, fs_id: int, counts: Counts) -> None:
+    counts.added = await db.fetchval(SQL_COUNT_INSERT, (fs_id,))
+    counts.updated = await db.fetchval(SQL_COUNT_UPDATE, (fs_id,))
+    counts.removed = await db.fetchval(SQL_COUNT_DELETE, (fs_id,))
+
+
+async def _write(db: BulkDB, fs_id: int, counts: Counts) -> None:
+    await db.begin_write()
+    lock = " FOR UPDATE" if db.dialect == "postgresql" else ""
+    if await db.fetchval(f"SELECT id FROM vfs_filesystems WHERE id = ?{lock}", (fs_id,)) is None:
+        raise FileSystemGone(fs_id)
+    empty = await db.fetchval("SELECT id FROM vfs_entries WHERE fs_id = ? LIMIT 1", (fs_id,)) is None
+    if empty:
+        counts.added = await db.execute(SQL_INSERT_ALL, (fs_id,))
+    else:
+        counts.removed = await db.execute(SQL_DELETE, (fs_id,))
+        counts.updated = await db.execute(_update_sql(db.dialect), (fs_id,))
+        counts.added = await db.execute(SQL_INSERT, (fs_id, fs_id))
+    await db.commit()
+
