@@ -10,3 +10,17 @@ from .helpers import Zone
 @pytest.fixture
 def zone(sshd, settings) -> Zone:
     return Zone(sshd, settings.resolved_mirror_dir)
+
+
+@pytest.fixture
+def fake_sftp(tmp_path):
+    """An in-process asyncssh SFTP server chrooted to a fresh dir (for faults OpenSSH cannot make)."""
+    from .fakeserver import FakeSFTPServer
+
+    root = tmp_path / "fake-root"
+    (root / "zone" / "new").mkdir(parents=True)
+    server = FakeSFTPServer(root).start()
+    try:
+        yield server
+    finally:
+        server.stop()

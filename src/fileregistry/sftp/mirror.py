@@ -67,8 +67,8 @@ class Mirror:
         """Move a mirrored file; never overwrites (link + unlink fails if the target exists)."""
         src = self.path(src_state, src_name)
         dst = self.path(dst_state, dst_name)
-        self.ensure_state_dir(dst_state)
         try:
+            self.ensure_state_dir(dst_state)
             # os.link refuses to replace an existing target, unlike os.rename.
             os.link(src, dst)
             os.unlink(src)
