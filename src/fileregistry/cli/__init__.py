@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from fileregistry.cli.users import bootstrap_admin, token_app, user_app
 from fileregistry.config import Settings
 from fileregistry.errors import AppError
 
@@ -14,6 +15,8 @@ app = typer.Typer(help="fileregistry: SFTP landing-zone monitor and virtual file
                   no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
 
 
 @app.command()
@@ -27,6 +30,7 @@ def serve(
     from fileregistry.app import create_app
 
     settings = Settings()
+    bootstrap_admin(settings, host, port)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
                 proxy_headers=False)
 
