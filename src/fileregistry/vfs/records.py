@@ -12,7 +12,6 @@ delimiter, ``""`` for the root.
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +26,10 @@ KNOWN_KEYS = frozenset({
     "owner", "group", "permission_bits", "storage_type",
 })
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
-_CACHE_MAX = 1 << 16
+_CACHE_MAX = 1 << 17
+_EPOCH = datetime(1970, 1, 1)
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+fromiso = datetime.fromisoformat
 
 
 class LineError(Exception):
@@ -48,7 +50,6 @@ class LineParser:
             raise ValueError("the delimiter must be one character")
         self.delimiter = delimiter
         self._paths: dict[str, str] = {}
-        self._ts: dict[str, int] = {}
 
     # ------------------------------------------------------------------ fields
 
@@ -84,14 +85,7 @@ class LineParser:
     def timestamp(self, field: str, value: Any) -> int:
         if type(value) is not str:
             raise LineError(field, "invalid_type", f"{field} must be a string 'YYYY-mm-dd HH:MM:SS'")
-        cached = self._ts.get(value)
-        if cached is not None:
-            return cached
-        secs = parse_timestamp(field, value)
-        if len(self._ts) >= _CACHE_MAX:
-            self._ts.clear()
-        self._ts[value] = secs
-        return secs
+        return parse_timestamp(field, value)
 
     # ------------------------------------------------------------------ a line
 
@@ -109,15 +103,19 @@ class LineParser:
         if type(obj) is not dict:
             raise LineError(None, "not_an_object", "line must be one JSON object")
         get = obj.get
+        delim = self.delimiter
 
         path = get("path")
-        if path is None:
-            raise LineError("path", "missing_field", "path is required")
-        parent = self.path(path)
+        parent = self._paths.get(path) if type(path) is str else None
+        if parent is None:
+            if path is None:
+                raise LineError("path", "missing_field", "path is required")
+            parent = self.path(path)
         name = get("name")
-        if name is None:
-            raise LineError("name", "missing_field", "name is required")
-        name = self.name(name)
+        if type(name) is not str or not name or delim in name or "\x00" in name:
+            if name is None:
+                raise LineError("name", "missing_field", "name is required")
+            self.name(name)  # raises with the precise reason
         is_dir = get("is_directory")
         if type(is_dir) is not bool:
             if is_dir is None:
@@ -127,12 +125,36 @@ class LineParser:
         size = get("size_in_bytes")
         if size is not None and (type(size) is not int or size < 0):
             raise LineError("size_in_bytes", "invalid_value", "size_in_bytes must be an integer >= 0")
+        # Timestamps inline: datetime.fromisoformat minus the epoch is ~4x faster than
+        # .replace(tzinfo=UTC).timestamp(), and this runs twice per line.
         mtime = get("ts_last_modified")
         if mtime is not None:
-            mtime = self.timestamp("ts_last_modified", mtime)
+            if type(mtime) is str and len(mtime) >= 16 and mtime[10] in " T":
+                try:
+                    dt = fromiso(mtime)
+                except ValueError:
+                    dt = None
+                if dt is not None:
+                    td = dt - (_EPOCH if dt.tzinfo is None else _EPOCH_UTC)
+                    mtime = td.days * 86400 + td.seconds
+                else:
+                    mtime = self.timestamp("ts_last_modified", mtime)
+            else:
+                mtime = self.timestamp("ts_last_modified", mtime)
         atime = get("ts_last_accessed")
         if atime is not None:
-            atime = self.timestamp("ts_last_accessed", atime)
+            if type(atime) is str and len(atime) >= 16 and atime[10] in " T":
+                try:
+                    dt = fromiso(atime)
+                except ValueError:
+                    dt = None
+                if dt is not None:
+                    td = dt - (_EPOCH if dt.tzinfo is None else _EPOCH_UTC)
+                    atime = td.days * 86400 + td.seconds
+                else:
+                    atime = self.timestamp("ts_last_accessed", atime)
+            else:
+                atime = self.timestamp("ts_last_accessed", atime)
         owner = get("owner")
         if owner is not None and (type(owner) is not str or "\x00" in owner):
             raise LineError("owner", "invalid_type", "owner must be a string")
@@ -140,7 +162,7 @@ class LineParser:
         if group is not None and (type(group) is not str or "\x00" in group):
             raise LineError("group", "invalid_type", "group must be a string")
         perm = get("permission_bits")
-        if perm is not None and not _is_octal3(perm):
+        if perm is not None and (type(perm) is not int or perm not in _OCTAL3):
             raise LineError("permission_bits", "invalid_value",
                             "permission_bits must be an integer of at most three octal digits, e.g. 755")
         storage = get("storage_type")
@@ -154,14 +176,12 @@ class LineParser:
         return (lineno, parent, name, is_dir, False, size, mtime, atime, owner, group, perm, storage)
 
 
-def _is_octal3(v: Any) -> bool:
-    if type(v) is not int or not 0 <= v <= 777:
-        return False
-    return v % 10 < 8 and (v // 10) % 10 < 8 and v // 100 < 8
+_OCTAL3 = frozenset(int(oct(i)[2:]) for i in range(0o1000))  # 0..777 with octal digits only
 
 
 def parse_timestamp(field: str, value: str) -> int:
-    """``YYYY-mm-dd HH:MM:SS`` (UTC) or ISO-8601 with ``T``, fractions, ``Z`` or an offset -> UTC secs."""
+    """``YYYY-mm-dd HH:MM:SS`` (UTC) or ISO-8601 with ``T``, fractions, ``Z`` or an offset -> UTC secs
+    (fractions are floored)."""
     if len(value) < 16 or value[10] not in " T":
         raise LineError(field, "invalid_timestamp",
                         f"{field} {value!r} is not 'YYYY-mm-dd HH:MM:SS' or ISO-8601")
@@ -170,9 +190,8 @@ def parse_timestamp(field: str, value: str) -> int:
     except ValueError:
         raise LineError(field, "invalid_timestamp",
                         f"{field} {value!r} is not 'YYYY-mm-dd HH:MM:SS' or ISO-8601") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return math.floor(dt.timestamp())
+    td = dt - (_EPOCH if dt.tzinfo is None else _EPOCH_UTC)
+    return td.days * 86400 + td.seconds
 
 
 def format_timestamp(secs: int | None) -> str | None:

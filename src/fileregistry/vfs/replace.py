@@ -14,6 +14,7 @@ keys, ``INSERT`` of new keys; unchanged entries keep their ids.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -83,6 +84,7 @@ class Outcome:
     counts: Counts
     report: Report
     rejected: bool  # all-or-nothing and there were errors: nothing written
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -184,6 +186,15 @@ async def replace_tree(db: BulkDB, fs_id: int, delimiter: str, spool: Path, *, d
     report = Report(max_kept=max_reported)
     counts = Counts()
     parser = LineParser(delimiter)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def mark(phase: str) -> None:
+        nonlocal t0
+        now = time.perf_counter()
+        timings[phase] = round(now - t0, 3)
+        t0 = now
+
     try:
         await db.begin_stage()
         for ddl in _stage_ddl(db.dialect):
@@ -195,14 +206,16 @@ async def replace_tree(db: BulkDB, fs_id: int, delimiter: str, spool: Path, *, d
             if rows is None:
                 break
             await db.load("vfs_stage", ROW_FIELDS, rows)
-
+        mark("parse_and_stage")
         await _check_duplicates(db, delimiter, report, skip_errors)
+        mark("index_and_duplicates")
         await _check_parents(db, delimiter, report, skip_errors, counts)
+        mark("parents")
 
         counts.errors, counts.warnings = report.errors, report.warnings
         if report.errors and not skip_errors:
             await db.rollback()
-            return Outcome(counts, report, rejected=True)
+            return Outcome(counts, report, rejected=True, timings=timings)
         counts.skipped = report.errors
 
         total = await db.fetchval("SELECT COUNT(*) FROM vfs_stage")
@@ -212,8 +225,9 @@ async def replace_tree(db: BulkDB, fs_id: int, delimiter: str, spool: Path, *, d
         else:
             await _write(db, fs_id, counts)
             counts.applied = True
+        mark("diff")
         counts.unchanged = total - counts.added - counts.updated
-        return Outcome(counts, report, rejected=False)
+        return Outcome(counts, report, rejected=False, timings=timings)
     except BaseException:
         await db.rollback()
         raise

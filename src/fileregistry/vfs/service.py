@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from fileregistry.vfs.bulk import open_bulk
 from fileregistry.vfs.replace import FileSystemGone, Outcome, replace_tree
 from fileregistry.vfs.spool import spool_body, spool_dir
 
+log = logging.getLogger("fileregistry.vfs")
 KIND = "vfs_upload"
 TRUE = ("1", "true", "yes", "on")
 
@@ -94,6 +96,7 @@ async def run_upload(engine: AsyncEngine, fs_id: int, spool: Path, options: dict
         return JobResult(status=FAILED, msg=msg, result=[msg])
     finally:
         await db.close()
+    log.info("vfs upload fs=%s: %s; timings %s", fs_id, out.counts.as_dict(), out.timings)
     status, msg, result = summarise(out, dry_run=dry_run)
     counts = out.counts.as_dict()
     counts["dry_run"] = dry_run
