@@ -9,10 +9,11 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 import typer
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fileregistry.config import Settings
-from fileregistry.errors import InvalidInput
+from fileregistry.errors import AppError, InvalidInput
 
 T = TypeVar("T")
 
@@ -38,7 +39,12 @@ def _run(fn: Callable[[AsyncSession], Awaitable[T]], settings: Settings | None =
             await engine.dispose()
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(go())
+    try:
+        return asyncio.run(go())
+    except DBAPIError as exc:
+        # The driver's message can quote SQL parameters (hashes, names): show only its class.
+        raise AppError(f"database error ({type(exc.orig).__name__}); is the schema current? "
+                       "try 'fileregistry db upgrade'") from exc
 
 
 def _ts(value: Any) -> str:
