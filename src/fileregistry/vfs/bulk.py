@@ -61,7 +61,7 @@ class SqliteBulk(BulkDB):
     def __init__(self, path: str) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000",
-                       "cache_size=-65536", "temp.cache_size=-65536"):
+                       "cache_size=-16384", "temp.cache_size=-32768"):
             self.conn.execute(f"PRAGMA {pragma}")
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:

@@ -69,6 +69,8 @@ async def spool_body(stream: AsyncIterator[bytes], directory: Path, *, limit: in
                     written += len(chunk)
                     out.write(chunk)
             if decomp is not None:
+                if not decomp.eof:
+                    raise BadRequest("truncated gzip body", body={"error": "Invalid gzip body: truncated"})
                 tail = decomp.flush()
                 written += len(tail)
                 if written > limit:
