@@ -17,6 +17,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.add_typer(__import__("fileregistry.cli.fs", fromlist=["fs_app"]).fs_app, name="fs")
 
 
 @app.command()
