@@ -200,12 +200,21 @@ async def replace_tree(db: BulkDB, fs_id: int, delimiter: str, spool: Path, *, d
         for ddl in _stage_ddl(db.dialect):
             await db.execute(ddl)
 
+        # Pipelined: the next batch is parsed (worker thread) while this one is loaded, so the
+        # database's own work (COPY in the PostgreSQL backend, SQLite's C code without the GIL)
+        # overlaps Python parsing.
         batches = iter_batches(spool, parser, report, counts, progress)
-        while True:
-            rows = await asyncio.to_thread(next, batches, None)
-            if rows is None:
-                break
-            await db.load("vfs_stage", ROW_FIELDS, rows)
+        pending = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
+        try:
+            while True:
+                rows = await pending
+                if rows is None:
+                    break
+                pending = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
+                await db.load("vfs_stage", ROW_FIELDS, rows)
+        finally:
+            if not pending.done():
+                await asyncio.gather(pending, return_exceptions=True)
         mark("parse_and_stage")
         await _check_duplicates(db, delimiter, report, skip_errors)
         mark("index_and_duplicates")
