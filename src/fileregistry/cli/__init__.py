@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from fileregistry.cli.fs import fs_app
 from fileregistry.cli.users import bootstrap_admin, token_app, user_app
 from fileregistry.config import Settings
 from fileregistry.errors import AppError
@@ -17,7 +18,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
-app.add_typer(__import__("fileregistry.cli.fs", fromlist=["fs_app"]).fs_app, name="fs")
+app.add_typer(fs_app, name="fs")
 
 
 @app.command()
