@@ -163,8 +163,9 @@ def bootstrap_admin(settings: Settings, host: str, port: int) -> None:
         return
     user, token = created
     shown_host = "localhost" if host in ("0.0.0.0", "::") else host
+    shown_port = port or "<port>"  # port 0: the OS picks one, uvicorn logs it
     typer.echo(f"Created admin user 'admin' (user_id {user.id}). Its refresh token, shown only this once:\n"
                f"  {token}\n"
                f"Exchange it for an API access token (send that as the TOKEN header): curl -X POST "
-               f"http://{shown_host}:{port}/integration/v1/createAPIAccessToken/ -H 'Content-Type: "
+               f"http://{shown_host}:{shown_port}/integration/v1/createAPIAccessToken/ -H 'Content-Type: "
                f"application/json' -d '{{\"refresh_token\": \"<token>\", \"user_id\": {user.id}}}'")
