@@ -2,7 +2,7 @@
 
 Runs on its own event loop in a thread (the app under test runs on the TestClient's loop).
 Files whose name contains ``shrink`` come back short; ``broken`` fail with an SFTP error once the
-read reaches ``fail_at`` bytes; ``stall`` never answers a read.
+read starts (``broken-big``: once it reaches ``fail_at`` bytes); ``stall`` never answers a read.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from fileregistry.testing.sshd import free_port
 
 
 class _FaultySFTP(asyncssh.SFTPServer):
-    fail_at = 0
+    faults = True  # tests switch the faults off to check that the next scan retries
+    fail_at = 1024 * 1024  # where "broken-big" files fail
 
     def __init__(self, chan: asyncssh.SSHServerChannel, root: Path) -> None:
         super().__init__(chan, chroot=str(root))
@@ -30,9 +31,11 @@ class _FaultySFTP(asyncssh.SFTPServer):
 
     async def read(self, file_obj, offset, size):
         name = self._names.get(id(file_obj), b"")
+        if not self.faults:
+            return super().read(file_obj, offset, size)
         if b"stall" in name:
             await asyncio.sleep(3600)
-        if b"broken" in name and offset + size > self.fail_at:
+        if b"broken" in name and (b"big" not in name or offset + size > self.fail_at):
             raise asyncssh.SFTPFailure("simulated disk failure")
         data = super().read(file_obj, offset, size)
         if b"shrink" in name:

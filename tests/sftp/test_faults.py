@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from fileregistry.testing.sshd import free_port
+from fileregistry.testing.sshd import ensure_password_user, free_port
 
 from .helpers import call
 
@@ -241,6 +241,8 @@ def test_wrong_key_is_auth_failure(client, zone):
 def test_password_auth(client, zone, sshd, request):
     if not sshd.password_user:
         pytest.skip("password auth against OpenSSH needs root (see test_password_auth_fake_server)")
+    # The test user is system-wide: another test session on this machine may have reset its password.
+    ensure_password_user(sshd.password)
     # pytest's temp dirs are private to root: give the password user a zone it can reach.
     base = Path(tempfile.mkdtemp(prefix="fr-pw-"))
     request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))

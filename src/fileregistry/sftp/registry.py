@@ -10,10 +10,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fileregistry.db import utcnow
+from fileregistry.db import UTCDateTime, utcnow
 from fileregistry.sftp.models import FileEvent, KnownHostKey, ScanRecord, TrackedFile
 
 CHUNK = 1000  # rows per executemany
@@ -43,33 +43,38 @@ async def new_state_index(session: AsyncSession, key: str) -> dict[str, Seen]:
 
 
 async def register_new(session: AsyncSession, key: str, files: Sequence[tuple[str, int, datetime | None]]) -> None:
-    """Insert ``(name, size, mtime)`` as state ``new`` with their first event, in chunks."""
+    """Insert ``(name, size, mtime)`` as state ``new``, then their first events, in bulk.
+
+    No RETURNING: SQLAlchemy cannot batch an ordered RETURNING on SQLite (it falls back to one statement
+    per row). The events are written by one INSERT ... SELECT over the rows this call stamped with
+    ``first_seen = now`` (scans of one connection are serialised, and updates never touch first_seen).
+    """
+    if not files:
+        return
     now = utcnow()
     for i in range(0, len(files), CHUNK):
-        chunk = files[i : i + CHUNK]
-        params = [
-            {
-                "connection_key": key,
-                "state": "new",
-                "name": name,
-                "original_name": name,
-                "size": size,
-                "remote_mtime": mtime,
-                "first_seen": now,
-                "last_changed": now,
-            }
-            for name, size, mtime in chunk
-        ]
-        ids = (
-            await session.execute(insert(_files).returning(_files.c.id, sort_by_parameter_order=True), params)
-        ).scalars().all()
         await session.execute(
-            insert(_events),
+            insert(_files),
             [
-                {"file_id": fid, "from_state": None, "to_state": "new", "from_name": None, "to_name": name, "at": now}
-                for fid, (name, _s, _m) in zip(ids, chunk, strict=True)
+                {
+                    "connection_key": key,
+                    "state": "new",
+                    "name": name,
+                    "original_name": name,
+                    "size": size,
+                    "remote_mtime": mtime,
+                    "first_seen": now,
+                    "last_changed": now,
+                }
+                for name, size, mtime in files[i : i + CHUNK]
             ],
         )
+    fresh = select(
+        _files.c.id, null(), literal("new"), null(), _files.c.name, literal(now, UTCDateTime())
+    ).where(_files.c.connection_key == key, _files.c.state == "new", _files.c.first_seen == now)
+    await session.execute(
+        insert(_events).from_select(["file_id", "from_state", "to_state", "from_name", "to_name", "at"], fresh)
+    )
 
 
 async def update_changed(session: AsyncSession, files: Sequence[tuple[int, int, datetime | None]]) -> None:

@@ -29,7 +29,7 @@ from fileregistry.sftp.names import (
     remote_dir,
     validate_filename,
 )
-from fileregistry.sftp.remote import RemoteSession
+from fileregistry.sftp.remote import MissingDirectory, RemoteSession
 from fileregistry.sftp.schemas import MarkFinishedResponse, MarkProcessingResponse, SFTPConfig
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,6 @@ async def _transition(
             row = await _expect(s, key, from_state, filename)  # again, under the lock
             src = f"{remote_dir(config.remote_path, from_state)}/{filename}"
             dst_dir = remote_dir(config.remote_path, to_state)
-            await rs.ensure_dir(dst_dir)
             target = await _rename(rs, s, mirror, key, filename, src, dst_dir, to_state)
             dst = f"{dst_dir}/{target}"
             try:
@@ -124,7 +123,12 @@ async def _rename(rs: RemoteSession, s, mirror: Mirror, key, filename, src, dst_
             raise Conflict(f"File {filename}: the name in {to_state!r} would be longer than 255 bytes")
         if await registry.name_taken(s, key, to_state, target) or mirror.exists(to_state, target):
             continue
-        if await rs.rename_noclobber(src, f"{dst_dir}/{target}"):
+        try:
+            renamed = await rs.rename_noclobber(src, f"{dst_dir}/{target}")
+        except MissingDirectory:  # lifecycle directories are created on first use
+            await rs.ensure_dir(dst_dir)
+            renamed = await rs.rename_noclobber(src, f"{dst_dir}/{target}")
+        if renamed:
             return target
     raise Conflict(f"File {filename}: no free name in {to_state!r} after {MAX_NAME_ATTEMPTS} attempts")
 
