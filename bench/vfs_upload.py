@@ -134,6 +134,18 @@ def children_latency(c: httpx.Client, fs_id: int, n: int = 1000) -> tuple[float,
     return statistics.median(lat) * 1000, lat[int(len(lat) * 0.99) - 1] * 1000, path
 
 
+def floor_latency(c: httpx.Client, n: int = 1000) -> tuple[float, float]:
+    """The same loop on GET /api/v1/filesystem/ (auth + one tiny query): the per-request floor."""
+    lat = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r = c.get("/api/v1/filesystem/")
+        lat.append(time.perf_counter() - t0)
+        assert r.status_code == 200
+    lat.sort()
+    return statistics.median(lat) * 1000, lat[int(len(lat) * 0.99) - 1] * 1000
+
+
 def run_backend(backend: str, first: Path, second: Path) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix=f"vfs-bench-{backend}-"))
     dbname = None
@@ -176,6 +188,9 @@ def run_backend(backend: str, first: Path, second: Path) -> dict:
             p50, p99, path = children_latency(c, fs_id)
             out["children_p50_ms"], out["children_p99_ms"] = round(p50, 2), round(p99, 2)
             out["children_dir"] = path
+            p50, p99 = floor_latency(c)
+            out["auth_floor_p50_ms"], out["auth_floor_p99_ms"] = round(p50, 2), round(p99, 2)
+            out["load"] = round(os.getloadavg()[0], 1)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -189,6 +204,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="VFS upload benchmark (prints figures)")
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--backends", default="sqlite,postgres")
+    ap.add_argument("--children-only", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     first, second = data_file(a.lines, 0.0), data_file(a.lines, 1.0)
     print(f"data: {first} ({first.stat().st_size / 1e6:.0f} MB), cpus: {os.cpu_count()}, "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ def _pg_sql(sql: str) -> str:
 
 class BulkDB:
     dialect: str
+    integrity_errors: tuple[type[BaseException], ...] = ()
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int: ...
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]: ...
@@ -57,18 +59,24 @@ class SqliteBulk(BulkDB):
     """A private stdlib sqlite3 connection used from worker threads, one call at a time."""
 
     dialect = "sqlite"
+    integrity_errors = (sqlite3.IntegrityError,)
 
     def __init__(self, path: str) -> None:
+        # One dedicated thread owns the connection: every call runs there, one at a time.
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="vfs-sqlite")
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000",
                        "cache_size=-16384", "temp.cache_size=-32768"):
             self.conn.execute(f"PRAGMA {pragma}")
 
+    async def _run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
-        return await asyncio.to_thread(lambda: self.conn.execute(sql, args).rowcount)
+        return await self._run(lambda: self.conn.execute(sql, args).rowcount)
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
-        return await asyncio.to_thread(lambda: self.conn.execute(sql, args).fetchall())
+        return await self._run(lambda: self.conn.execute(sql, args).fetchall())
 
     async def try_execute(self, sql: str) -> bool:
         try:
@@ -79,7 +87,7 @@ class SqliteBulk(BulkDB):
 
     async def load(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        await asyncio.to_thread(self.conn.executemany, sql, rows)
+        await self._run(self.conn.executemany, sql, rows)
 
     async def begin_stage(self) -> None:
         # Staging only touches TEMP tables: no lock on the main database yet.
@@ -99,7 +107,10 @@ class SqliteBulk(BulkDB):
             await self.execute("ROLLBACK")
 
     async def close(self) -> None:
-        await asyncio.to_thread(self.conn.close)
+        try:
+            await self._run(self.conn.close)
+        finally:
+            self._thread.shutdown(wait=False)
 
 
 class PgBulk(BulkDB):
@@ -108,6 +119,9 @@ class PgBulk(BulkDB):
     dialect = "postgresql"
 
     def __init__(self, sa_conn, apg) -> None:
+        import asyncpg
+
+        self.integrity_errors = (asyncpg.IntegrityConstraintViolationError,)
         self._sa_conn = sa_conn
         self.conn = apg
         self._tx = None

@@ -35,7 +35,8 @@ class Entry(Base):
     )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
-    fs_id: Mapped[int] = mapped_column(ID, sa.ForeignKey("vfs_filesystems.id", ondelete="CASCADE"))
+    # No foreign key (bulk load speed); delete_fs removes entries under a lock on the fs row.
+    fs_id: Mapped[int] = mapped_column(ID)
     parent_path: Mapped[str] = mapped_column(KEY)
     name: Mapped[str] = mapped_column(KEY)
     is_directory: Mapped[bool] = mapped_column(sa.Boolean())

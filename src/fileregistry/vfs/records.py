@@ -13,6 +13,7 @@ delimiter, ``""`` for the root.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from time import gmtime as _gmtime
 from typing import Any
 
 import orjson
@@ -197,7 +198,8 @@ def parse_timestamp(field: str, value: str) -> int:
 def format_timestamp(secs: int | None) -> str | None:
     if secs is None:
         return None
-    return datetime.fromtimestamp(secs, UTC).strftime(TS_FORMAT)
+    t = _gmtime(secs)
+    return f"{t[0]:04d}-{t[1]:02d}-{t[2]:02d} {t[3]:02d}:{t[4]:02d}:{t[5]:02d}"
 
 
 def join_path(delimiter: str, parent: str, name: str) -> str:

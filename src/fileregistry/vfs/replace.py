@@ -13,14 +13,15 @@ keys, ``INSERT`` of new keys; unchanged entries keep their ids.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fileregistry.vfs.bulk import BulkDB
-from fileregistry.vfs.records import ROW_FIELDS, LineError, LineParser, join_path
+from fileregistry.vfs.parallel import parsed_batches
+from fileregistry.vfs.records import ROW_FIELDS, join_path
 
 BATCH_LINES = 20_000
 DATA_COLS = ("is_directory", "implied", "size_in_bytes", "ts_last_modified", "ts_last_accessed", "owner",
@@ -61,6 +62,19 @@ class Report:
             self._kept_warnings += 1
             self.issues.append(Issue("warning", line, fld, code, message))
 
+    def merge(self, issues: list[tuple], errors: int, warnings: int) -> None:
+        """Add one parsed chunk's issues (already capped per chunk) and its totals."""
+        ke = kw = 0
+        for severity, line, fld, code, message in issues:
+            if severity == "error":
+                ke += 1
+                self.error(line, fld, code, message)
+            else:
+                kw += 1
+                self.warning(line, fld, code, message)
+        self.errors += errors - ke
+        self.warnings += warnings - kw
+
 
 @dataclass
 class Counts:
@@ -88,43 +102,6 @@ class Outcome:
 
 
 # --------------------------------------------------------------------------- parsing
-
-
-def iter_batches(path: Path, parser: LineParser, report: Report, counts: Counts,
-                 progress: Callable[[int], None] | None = None) -> Iterator[list[tuple]]:
-    """Yield lists of valid row tuples; errors and warnings go to ``report`` (runs in a thread)."""
-    parse = parser.parse
-    warnings: list[LineError] = []
-    with open(path, "rb", buffering=1 << 20) as f:
-        lineno = 0
-        rows: list[tuple] = []
-        consumed = 0
-        for raw in f:
-            lineno += 1
-            consumed += len(raw)
-            if raw[0] in b"\n\r \t" and not raw.strip():
-                continue
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            counts.received += 1
-            try:
-                rows.append(parse(raw, lineno, warnings))
-            except LineError as exc:
-                report.error(lineno, exc.field, exc.code, exc.message)
-            if warnings:
-                for w in warnings:
-                    report.warning(lineno, w.field, w.code, w.message)
-                warnings.clear()
-            if len(rows) >= BATCH_LINES:
-                yield rows
-                rows = []
-                if progress:
-                    progress(consumed)
-                    consumed = 0
-        if rows:
-            yield rows
-        if progress and consumed:
-            progress(consumed)
 
 
 # --------------------------------------------------------------------------- SQL
@@ -185,7 +162,6 @@ async def replace_tree(db: BulkDB, fs_id: int, delimiter: str, spool: Path, *, d
                        progress: Callable[[int], None] | None = None) -> Outcome:
     report = Report(max_kept=max_reported)
     counts = Counts()
-    parser = LineParser(delimiter)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
 
@@ -196,25 +172,25 @@ async def replace_tree(db: BulkDB, fs_id: int, delimiter: str, spool: Path, *, d
         t0 = now
 
     try:
+        if await _first_upload(db, fs_id, delimiter, spool, report, counts, skip_errors=skip_errors,
+                               dry_run=dry_run, progress=progress, mark=mark):
+            return Outcome(counts, report, rejected=False, timings=timings)
+        # Not an empty file system, or a problem the direct load cannot report precisely: the
+        # general path (staging table, set-based checks, diff) from the start.
+        report = Report(max_kept=max_reported)
+        counts = Counts()
+        mark("direct_load_abandoned")
+
         await db.begin_stage()
         for ddl in _stage_ddl(db.dialect):
             await db.execute(ddl)
 
-        # Pipelined: the next batch is parsed (worker thread) while this one is loaded, so the
-        # database's own work (COPY in the PostgreSQL backend, SQLite's C code without the GIL)
-        # overlaps Python parsing.
-        batches = iter_batches(spool, parser, report, counts, progress)
-        pending = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
-        try:
-            while True:
-                rows = await pending
-                if rows is None:
-                    break
-                pending = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
+        # Pipelined: chunks are parsed in worker processes (or a thread, for small uploads)
+        # while earlier ones are loaded.
+        async with contextlib.aclosing(parsed_batches(spool, delimiter, report, counts,
+                                                      progress=progress)) as batches:
+            async for rows in batches:
                 await db.load("vfs_stage", ROW_FIELDS, rows)
-        finally:
-            if not pending.done():
-                await asyncio.gather(pending, return_exceptions=True)
         mark("parse_and_stage")
         await _check_duplicates(db, delimiter, report, skip_errors)
         mark("index_and_duplicates")
@@ -240,6 +216,91 @@ async def replace_tree(db: BulkDB, fs_id: int, delimiter: str, spool: Path, *, d
     except BaseException:
         await db.rollback()
         raise
+
+
+ENTRY_LOAD_COLS = ("fs_id",) + ROW_FIELDS[1:]
+
+
+def _needed_ddl(dialect: str) -> list[str]:
+    if dialect == "postgresql":
+        return ["CREATE TEMP TABLE vfs_needed (parent_path text COLLATE \"C\" NOT NULL,"
+                " name text COLLATE \"C\" NOT NULL) ON COMMIT DROP"]
+    return ["DROP TABLE IF EXISTS temp.vfs_needed",
+            "CREATE TEMP TABLE vfs_needed (parent_path TEXT NOT NULL, name TEXT NOT NULL)"]
+
+
+async def _first_upload(db: BulkDB, fs_id: int, delimiter: str, spool: Path, report: Report, counts: Counts,
+                        *, skip_errors: bool, dry_run: bool, progress: Callable[[int], None] | None,
+                        mark: Callable[[str], None]) -> bool:
+    """Upload into an *empty* file system: rows go straight into ``vfs_entries`` (no staging
+    table, no diff), in one write transaction. The unique index catches duplicates, a join
+    catches parents that are files; on either (or on an invalid line when all-or-nothing)
+    this rolls back and returns False, and the general path redoes the work to report it
+    precisely. Returns True when done (committed, or rolled back for a dry run)."""
+    await db.begin_write()
+    lock = " FOR UPDATE" if db.dialect == "postgresql" else ""
+    if await db.fetchval(f"SELECT id FROM vfs_filesystems WHERE id = ?{lock}", (fs_id,)) is None:
+        raise FileSystemGone(fs_id)
+    if await db.fetchval("SELECT id FROM vfs_entries WHERE fs_id = ? LIMIT 1", (fs_id,)) is not None:
+        await db.rollback()
+        return False
+    loaded = 0
+    try:
+        async with contextlib.aclosing(parsed_batches(spool, delimiter, report, counts, first_col=fs_id,
+                                                      progress=progress)) as batches:
+            async for rows in batches:
+                if report.errors and not skip_errors:
+                    break
+                await db.load("vfs_entries", ENTRY_LOAD_COLS, rows)
+                loaded += len(rows)
+    except db.integrity_errors:
+        await db.rollback()
+        return False
+    if report.errors and not skip_errors:
+        await db.rollback()
+        return False
+    mark("direct_load")
+
+    parents = [r[0] for r in await db.fetch(
+        "SELECT DISTINCT parent_path FROM vfs_entries WHERE fs_id = ?", (fs_id,)) if r[0]]
+    needed: set[str] = set()
+    for p in parents:
+        while p and p not in needed:
+            needed.add(p)
+            p = p.rpartition(delimiter)[0]
+    del parents
+    implied = 0
+    if needed:
+        for ddl in _needed_ddl(db.dialect):
+            await db.execute(ddl)
+        rows = [_split(delimiter, p) for p in needed]
+        for i in range(0, len(rows), BATCH_LINES):
+            await db.load("vfs_needed", ("parent_path", "name"), rows[i:i + BATCH_LINES])
+        del rows
+        found = await db.fetch(
+            "SELECT n.parent_path, n.name, e.is_directory FROM vfs_needed n LEFT JOIN vfs_entries e"
+            " ON e.fs_id = ? AND e.parent_path = n.parent_path AND e.name = n.name"
+            " WHERE e.id IS NULL OR NOT e.is_directory", (fs_id,))
+        if any(d is not None for _p, _n, d in found):
+            await db.rollback()  # a parent is a file: let the general path name the lines
+            return False
+        missing = [(fs_id, p, n, True, True) for p, n, _d in found]
+        for i in range(0, len(missing), BATCH_LINES):
+            await db.load("vfs_entries", ("fs_id", "parent_path", "name", "is_directory", "implied"),
+                          missing[i:i + BATCH_LINES])
+        implied = len(missing)
+    counts.implied_directories = implied
+    counts.added = loaded + implied
+    mark("parents")
+    counts.errors, counts.warnings = report.errors, report.warnings
+    counts.skipped = report.errors
+    if dry_run:
+        await db.rollback()
+    else:
+        await db.commit()
+        counts.applied = True
+    mark("commit")
+    return True
 
 
 async def _check_duplicates(db: BulkDB, delimiter: str, report: Report, skip: bool) -> None:

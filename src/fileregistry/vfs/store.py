@@ -81,8 +81,14 @@ async def get_fs(conn: Conn, fs_id: int) -> dict[str, Any]:
 
 
 async def delete_fs(conn: Conn, fs_id: int) -> None:
-    await get_fs_row(conn, fs_id)
-    # Explicit delete of entries: SQLite only cascades with foreign_keys=ON, and this is clearer.
+    # Lock the file system row first (PostgreSQL; SQLite has one writer at a time): a replace
+    # holds the same lock while it writes, so no entries can be added behind this delete.
+    # Entries have no foreign key (it slowed bulk loads down), hence the explicit delete.
+    q = sa.select(filesystems.c.id).where(filesystems.c.id == fs_id)
+    if (conn.bind if isinstance(conn, AsyncSession) else conn).dialect.name == "postgresql":
+        q = q.with_for_update()
+    if (await conn.execute(q)).first() is None:
+        await get_fs_row(conn, fs_id)  # raises NotFound
     await conn.execute(sa.delete(entries).where(entries.c.fs_id == fs_id))
     await conn.execute(sa.delete(filesystems).where(filesystems.c.id == fs_id))
 
@@ -119,28 +125,73 @@ def _decode_cursor(cursor: str) -> str:
         raise BadRequest("invalid cursor") from None
 
 
+_CHILD_COLS = ("id", "parent_path", "name", "is_directory", "implied", "size_in_bytes", "ts_last_modified",
+               "ts_last_accessed", "owner", "group_name", "permission_bits", "storage_type")
+# One statement per page: the file system (its delimiter), the directory itself (exists? a
+# directory?) and one keyset page of its children from the (fs_id, parent_path, name) index.
+_CHILDREN_SQL = sa.text(
+    "SELECT f.delimiter, (SELECT p.is_directory FROM vfs_entries p WHERE p.fs_id = f.id"
+    " AND p.parent_path = :pparent AND p.name = :pname) AS pdir, "
+    + ", ".join(f"c.{c}" for c in _CHILD_COLS)
+    + " FROM vfs_filesystems f LEFT JOIN (SELECT " + ", ".join(_CHILD_COLS)
+    + " FROM vfs_entries WHERE fs_id = :fs AND parent_path = :dir AND name > :after"
+    " ORDER BY name LIMIT :lim) c ON 1 = 1 WHERE f.id = :fs ORDER BY c.name")
+# The delimiter a file system was last seen with: a guess that saves a round trip (checked
+# against the delimiter the query returns, so a stale guess only costs a second query).
+_DELIM_GUESS: dict[int, str] = {}
+
+
+def _child_body(d: str, r) -> dict[str, Any]:
+    # r: delimiter, pdir, then _CHILD_COLS
+    parent, name = r[3], r[4]
+    return {
+        "id": r[2],
+        "path": d + parent,
+        "name": name,
+        "full_path": d + (f"{parent}{d}{name}" if parent else name),
+        "is_directory": bool(r[5]),
+        "implied": bool(r[6]),
+        "size_in_bytes": r[7],
+        "ts_last_modified": format_timestamp(r[8]),
+        "ts_last_accessed": format_timestamp(r[9]),
+        "owner": r[10],
+        "group": r[11],
+        "permission_bits": r[12],
+        "storage_type": r[13],
+    }
+
+
 async def list_children(conn: Conn, fs_id: int, path: str, *, limit: int = 100,
                         cursor: str | None = None) -> dict[str, Any]:
-    fs = await get_fs_row(conn, fs_id)
-    d = fs.delimiter
     limit = max(1, min(limit, MAX_PAGE))
-    parent, name = split_path(d, path or "")
-    norm = join_path(d, parent, name)
+    after = _decode_cursor(cursor) if cursor else ""
+    d = _DELIM_GUESS.get(fs_id, "/")
+    for _attempt in range(2):
+        parent, name = split_path(d, path or "")
+        norm = join_path(d, parent, name)
+        rows = (await conn.execute(_CHILDREN_SQL, {"fs": fs_id, "pparent": parent, "pname": name,
+                                                   "dir": norm, "after": after, "lim": limit + 1})).all()
+        if not rows:
+            _DELIM_GUESS.pop(fs_id, None)
+            raise NotFound(f"file system {fs_id} not found",
+                           body={"error": f"Cannot find FileSystem id: {fs_id}"})
+        actual = rows[0][0]
+        if actual == d:
+            break
+        d = actual  # the guess was wrong: parse the path again with the real delimiter
+    _DELIM_GUESS[fs_id] = d
     if norm:
-        is_dir = (await conn.execute(sa.select(entries.c.is_directory).where(
-            entries.c.fs_id == fs_id, entries.c.parent_path == parent, entries.c.name == name))).scalar()
+        is_dir = rows[0][1]
         if is_dir is None:
             raise NotFound(f"no entry at {d + norm!r}")
         if not is_dir:
             raise BadRequest(f"{d + norm!r} is a file, not a directory")
-    q = sa.select(*_ENTRY_COLS).where(entries.c.fs_id == fs_id, entries.c.parent_path == norm)
-    if cursor:
-        q = q.where(entries.c.name > _decode_cursor(cursor))
-    rows = (await conn.execute(q.order_by(entries.c.name).limit(limit + 1))).all()
+    if rows[0][2] is None:  # the LEFT JOIN's empty page
+        rows = []
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"path": d + norm, "items": [entry_body(d, r) for r in rows],
-            "next_cursor": _encode_cursor(rows[-1].name) if more else None}
+    return {"path": d + norm, "items": [_child_body(d, r) for r in rows],
+            "next_cursor": _encode_cursor(rows[-1][4]) if more else None}
 
 
 async def get_entry(conn: Conn, fs_id: int, path: str) -> dict[str, Any]:

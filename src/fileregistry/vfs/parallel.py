@@ -1,0 +1,143 @@
+"""Parse a spooled upload in chunks, off the event loop, pipelined with the database loads.
+
+The spool is cut into byte ranges at line boundaries (:func:`chunk_ranges`, a cheap scan that
+also numbers the lines). Each range is parsed by :func:`parse_chunk`: in a worker *process*
+for large uploads (parsing is pure-Python CPU work; threads would fight the loader for the GIL)
+and in a thread for small ones (no process start-up cost). Up to ``depth`` chunks are in flight,
+so memory stays bounded: a few chunks of row tuples, never the whole upload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+from fileregistry.vfs.records import LineError, LineParser
+
+CHUNK_BYTES = 2 << 20
+# Uploads at least this big are parsed in worker processes; smaller ones in a thread.
+PROCESS_MIN_BYTES = 32 << 20
+MAX_WORKERS = 2
+
+# Per worker process: one parser (and its path cache) per delimiter.
+_PARSERS: dict[str, LineParser] = {}
+
+
+def chunk_ranges(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[int, int, int]]:
+    """``(start, end, first_line_number)`` for consecutive ranges ending at a newline (or EOF)."""
+    with open(path, "rb", buffering=0) as f:
+        start = pos = 0
+        lineno = 1
+        while True:
+            block = f.read(chunk_bytes)
+            if not block:
+                break
+            i = block.rfind(b"\n")
+            if i >= 0:
+                end = pos + i + 1
+                yield start, end, lineno
+                lineno += block.count(b"\n")
+                start = end
+            pos += len(block)
+        if start < pos:
+            yield start, pos, lineno
+
+
+def parse_chunk(path: str, delimiter: str, start: int, end: int, lineno: int, first_col: int | None,
+                max_kept: int) -> tuple[list[tuple], list[tuple], int, int, int]:
+    """Parse lines ``[start, end)`` of the spool.
+
+    Returns ``(rows, issues, errors, warnings, received)``; ``issues`` holds at most ``max_kept``
+    errors and as many warnings as ``(severity, line, field, code, message)``. With ``first_col``
+    set, each row's first column (the line number) is replaced by it (the file system id, for a
+    direct load into ``vfs_entries``).
+    """
+    parser = _PARSERS.get(delimiter)
+    if parser is None:
+        parser = _PARSERS[delimiter] = LineParser(delimiter)
+    parse = parser.parse
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(end - start)
+    rows: list[tuple] = []
+    append = rows.append
+    issues: list[tuple] = []
+    errors = warns = received = kept_e = kept_w = 0
+    warnings: list[LineError] = []
+    n = lineno - 1
+    for raw in io.BytesIO(data):
+        n += 1
+        if raw[0] in b"\n\r \t" and not raw.strip():
+            continue
+        if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        received += 1
+        try:
+            row = parse(raw, n, warnings)
+        except LineError as exc:
+            errors += 1
+            if kept_e < max_kept:
+                kept_e += 1
+                issues.append(("error", n, exc.field, exc.code, exc.message))
+        else:
+            append(row if first_col is None else (first_col, *row[1:]))
+        if warnings:
+            for w in warnings:
+                warns += 1
+                if kept_w < max_kept:
+                    kept_w += 1
+                    issues.append(("warning", n, w.field, w.code, w.message))
+            warnings.clear()
+    return rows, issues, errors, warns, received
+
+
+def _executor(size: int) -> tuple[Executor, int]:
+    if size >= PROCESS_MIN_BYTES:
+        workers = max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+        # spawn, not fork: the server process has threads and an event loop.
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")), workers
+    return ThreadPoolExecutor(1, thread_name_prefix="vfs-parse"), 1
+
+
+async def parsed_batches(path: Path, delimiter: str, report, counts, *, first_col: int | None = None,
+                         progress: Callable[[int], None] | None = None) -> AsyncIterator[list[tuple]]:
+    """Yield lists of valid row tuples in file order; errors/warnings go to ``report``."""
+    loop = asyncio.get_running_loop()
+    executor, workers = _executor(path.stat().st_size)
+    ranges = chunk_ranges(path)
+    inflight: deque = deque()
+    depth = workers + 1
+
+    def submit() -> bool:
+        r = next(ranges, None)
+        if r is None:
+            return False
+        fut = loop.run_in_executor(executor, parse_chunk, str(path), delimiter, r[0], r[1], r[2], first_col,
+                                   report.max_kept)
+        inflight.append((fut, r[1] - r[0]))
+        return True
+
+    try:
+        while len(inflight) < depth and submit():
+            pass
+        while inflight:
+            fut, nbytes = inflight.popleft()
+            rows, issues, errors, warns, received = await fut
+            submit()
+            counts.received += received
+            report.merge(issues, errors, warns)
+            if progress:
+                progress(nbytes)
+            if rows:
+                yield rows
+    finally:
+        for fut, _ in inflight:
+            fut.cancel()
+        await asyncio.gather(*(f for f, _ in inflight), return_exceptions=True)
+        executor.shutdown(wait=False, cancel_futures=True)
