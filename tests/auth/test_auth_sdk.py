@@ -89,11 +89,11 @@ def test_allie_sdk_logs_in_unchanged(server_env, tmp_path, id_type):
     import allie_sdk
 
     with serve(server_env, tmp_path) as (base, proc):
-        # Bootstrap output comes before uvicorn starts, so it is complete by now.
-        time.sleep(0.2)
-        first = "".join(proc.out)
-        m = BOOT.search(first)
-        assert m, first
+        # Bootstrap output is written before uvicorn starts; the reader thread may lag a little.
+        deadline = time.monotonic() + 10
+        while not (m := BOOT.search(first := "".join(proc.out))) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert m, (first, "".join(proc.err))
         user_id, refresh = int(m.group(1)), m.group(2)
         assert "/integration/v1/createAPIAccessToken/" in first
 
