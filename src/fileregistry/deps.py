@@ -27,4 +27,6 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": commit before the response is sent, so a client never sees a 2xx for work
+# that is not yet committed (or that then fails to commit).
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from fileregistry.auth import tokens, users
 from fileregistry.auth.crypto import format_ts
@@ -24,15 +23,10 @@ from fileregistry.auth.schemas import (
     UserOut,
     parse_body,
 )
-from fileregistry.deps import SessionDep, SettingsDep, get_session
+from fileregistry.deps import SessionDep, SettingsDep
 from fileregistry.errors import Unauthorized
 
 router = APIRouter()
-
-# Commit BEFORE the response is sent. The default ("request") scope of a yield dependency ends after
-# the response: a client could receive a new access token and use it before its row is committed
-# (seen with the SDK against uvicorn), and a failed commit would go unreported.
-WriteSessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed body"},
@@ -68,7 +62,7 @@ async def _guarded(request: Request, action: Callable[[], Awaitable[Any]]) -> An
         raise
 
 
-async def validate_refresh_token(request: Request, session: WriteSessionDep) -> Any:
+async def validate_refresh_token(request: Request, session: SessionDep) -> Any:
     """Check a refresh token. 200 with `token_status` ACTIVE or EXPIRED; 401 when unknown."""
 
     async def act() -> RefreshTokenInfo:
@@ -84,7 +78,7 @@ async def validate_refresh_token(request: Request, session: WriteSessionDep) -> 
     return await _guarded(request, act)
 
 
-async def create_api_access_token(request: Request, session: WriteSessionDep, settings: SettingsDep) -> Any:
+async def create_api_access_token(request: Request, session: SessionDep, settings: SettingsDep) -> Any:
     """Exchange an active refresh token for an API access token (send it as the `TOKEN` header)."""
 
     async def act() -> AccessTokenInfo:
@@ -99,7 +93,7 @@ async def create_api_access_token(request: Request, session: WriteSessionDep, se
     return await _guarded(request, act)
 
 
-async def validate_api_access_token(request: Request, session: WriteSessionDep) -> Any:
+async def validate_api_access_token(request: Request, session: SessionDep) -> Any:
     """Check an API access token. 200 with `token_status` ACTIVE or EXPIRED; 401 when unknown."""
 
     async def act() -> AccessTokenInfo:
