@@ -44,6 +44,12 @@ class _FaultySFTP(asyncssh.SFTPServer):
 
 
 class _Server(asyncssh.SSHServer):
+    def __init__(self, conns: list) -> None:
+        self._conns = conns
+
+    def connection_made(self, conn) -> None:
+        self._conns.append(conn)
+
     def begin_auth(self, username: str) -> bool:
         return True
 
@@ -65,6 +71,7 @@ class FakeSFTPServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server = None
+        self._conns: list = []
 
     @property
     def host_pubkey_line(self) -> str:
@@ -80,7 +87,7 @@ class FakeSFTPServer:
 
         async def serve():
             return await asyncssh.create_server(
-                _Server, "127.0.0.1", self.port, server_host_keys=[self.host_key],
+                lambda: _Server(self._conns), "127.0.0.1", self.port, server_host_keys=[self.host_key],
                 sftp_factory=lambda chan: _FaultySFTP(chan, root),
             )
 
@@ -90,6 +97,8 @@ class FakeSFTPServer:
     def stop(self) -> None:
         async def close():
             self._server.close()
+            for conn in self._conns:  # like a real server going away: clients see the TCP close
+                conn.close()
             await self._server.wait_closed()
 
         asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)

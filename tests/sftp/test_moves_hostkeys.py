@@ -249,3 +249,31 @@ def test_scan_timeout_is_504_and_recorded(client, fake_sftp, settings):
     rows = _sql(settings, "SELECT error, listed FROM sftp_scans")
     assert len(rows) == 1 and "timed out" in rows[0][0] and rows[0][1] == 1
     assert call(client, "GET", "/sftp/status", cfg).json()["last_scan_time"] is not None
+
+
+def test_database_keeps_events_and_scan_history(client, zone, settings):
+    zone.put("a.csv", b"aaa", mtime=1_700_000_000)
+    zone.put("b.csv", b"bb")
+    call(client, "POST", "/sftp/scan", zone.cfg)
+    name = call(client, "POST", "/sftp/mark-processing/a.csv", zone.cfg).json()["new_filename"]
+    call(client, "POST", f"/sftp/mark-completed/{name}", zone.cfg)
+    rows = _sql(settings, "SELECT f.original_name, e.from_state, e.to_state, e.from_name, e.to_name "
+                          "FROM sftp_file_events e JOIN sftp_files f ON f.id = e.file_id ORDER BY e.id")
+    assert sorted(r for r in rows if r[0] == "b.csv") == [("b.csv", None, "new", None, "b.csv")]
+    assert [r for r in rows if r[0] == "a.csv"] == [
+        ("a.csv", None, "new", None, "a.csv"),
+        ("a.csv", "new", "processing", "a.csv", name),
+        ("a.csv", "processing", "completed", name, name),
+    ]
+    [f] = _sql(settings, "SELECT connection_key, state, name, original_name, size, first_seen, last_changed "
+                         "FROM sftp_files WHERE original_name = 'a.csv'")
+    assert f[:5] == (zone.key, "completed", name, "a.csv", 3) and f[5] is not None and f[6] is not None
+    call(client, "POST", "/sftp/scan", zone.cfg)
+    scans = _sql(settings, "SELECT listed, new_count, updated_count, failed_count, bytes_downloaded, error "
+                           "FROM sftp_scans ORDER BY id")
+    assert scans == [(2, 2, 0, 0, 5, None), (1, 0, 0, 0, 0, None)]
+    # clear-registry removes this connection's rows, events and scans only.
+    call(client, "DELETE", "/sftp/clear-registry", zone.cfg)
+    assert _sql(settings, "SELECT count(*) FROM sftp_file_events")[0][0] == 0
+    assert _sql(settings, "SELECT count(*) FROM sftp_scans")[0][0] == 0
+    assert _sql(settings, "SELECT count(*) FROM sftp_known_hosts")[0][0] == 1

@@ -157,3 +157,19 @@ def test_many_files_scan(client, zone):
     assert len(r.json()["new_files"]) == 600, time.perf_counter() - t
     assert len(list((zone.mirror / "new").iterdir())) == 600
     assert call(client, "POST", "/sftp/scan", zone.cfg).json()["new_files"] == []
+
+
+def test_sessions_are_reused_only_with_the_same_credentials(client, zone, fake_sftp):
+    pool = client.app.state.sftp_pool
+    zone.put("a.csv")
+    before = pool.reused
+    for _ in range(3):
+        assert call(client, "POST", "/sftp/scan", zone.cfg).status_code == 200
+    assert pool.reused >= before + 2
+    assert call(client, "POST", "/sftp/mark-processing/a.csv", zone.cfg).status_code == 200
+    # Another password never rides on a pooled, already-authenticated connection.
+    cfg = fake_sftp.config("/zone")
+    assert call(client, "POST", "/sftp/scan", cfg).status_code == 200
+    r = call(client, "POST", "/sftp/scan", dict(cfg, password="wrong-password-123"))
+    assert r.status_code == 502 and "authentication failed" in r.json()["detail"]
+    assert call(client, "POST", "/sftp/scan", cfg).status_code == 200

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fileregistry.config import Settings
 from fileregistry.db import unit_of_work
-from fileregistry.errors import UpstreamError
+from fileregistry.errors import AppError, UpstreamError
 from fileregistry.sftp import registry, remote
+from fileregistry.sftp.pool import current_pool, pool_key
 from fileregistry.sftp.schemas import SFTPConfig
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -25,14 +26,48 @@ Sessions = async_sessionmaker[AsyncSession]
 
 @contextlib.asynccontextmanager
 async def connect(config: SFTPConfig, *, settings: Settings, sessions: Sessions) -> AsyncIterator[remote.RemoteSession]:
-    expected = remote.parse_host_key(config.host_key) if config.host_key else None
-    remote.load_client_keys(config)  # a bad key is a 422 before any network I/O
-    if expected is None:
-        async with unit_of_work(sessions) as s:
-            stored = await registry.known_host_key(s, config.host, config.port)
-        if stored:
-            expected = remote.parse_host_key(stored, source="known_hosts")
-    async with remote.open_session(config, settings=settings, expected=expected) as rs:
+    """An authenticated session: a pooled one when the app has a pool, else a fresh one.
+
+    A pooled session goes back to the pool only when the block succeeded (or failed with a plain
+    4xx, which says nothing about the connection); any other error closes it.
+    """
+    expected = await _expected_host_key(config, sessions)
+    pool = current_pool()
+    # The expected host key is part of the pool key: once the stored key changes, nothing is reused.
+    key = pool_key(config, expected.describe() if expected else "") if pool is not None else b""
+    rs = pool.take(key) if pool is not None else None
+    if rs is None:
+        rs = await _open(config, expected, settings=settings, sessions=sessions)
+        if pool is not None and expected is None and rs.seen_host_key is not None:
+            # First use: the key just stored is what later requests will expect.
+            key = pool_key(config, remote.fingerprint(rs.seen_host_key))
+    healthy = False
+    try:
+        yield rs
+        healthy = True
+    except AppError as exc:
+        healthy = exc.status_code < 500
+        raise
+    finally:
+        if pool is not None and healthy:
+            pool.give_back(key, rs)
+        else:
+            await rs.aclose()
+
+
+async def _expected_host_key(config: SFTPConfig, sessions: Sessions) -> remote.HostKeySpec | None:
+    if config.host_key:
+        return remote.parse_host_key(config.host_key)
+    async with unit_of_work(sessions) as s:
+        stored = await registry.known_host_key(s, config.host, config.port)
+    return remote.parse_host_key(stored, source="known_hosts") if stored else None
+
+
+async def _open(
+    config: SFTPConfig, expected: remote.HostKeySpec | None, *, settings: Settings, sessions: Sessions
+) -> remote.RemoteSession:
+    rs = await remote.connect_session(config, settings=settings, expected=expected)
+    try:
         if expected is None:
             seen = rs.seen_host_key
             if seen is None:  # pragma: no cover - asyncssh always shows us the key
@@ -45,7 +80,10 @@ async def connect(config: SFTPConfig, *, settings: Settings, sessions: Sessions)
                     f"SFTP server {rs.endpoint}: host key changed: the server presented {remote.fingerprint(seen)} "
                     "but a different key was stored on first use"
                 )
-        yield rs
+    except BaseException:
+        await rs.aclose()
+        raise
+    return rs
 
 
 class KeyedLocks:

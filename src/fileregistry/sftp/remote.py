@@ -23,8 +23,22 @@ from asyncssh.packet import String
 from asyncssh.encryption import get_default_encryption_algs
 
 from fileregistry.config import Settings
-from fileregistry.errors import AppError, InvalidInput, NotFound, UpstreamError, UpstreamTimeout
+from fileregistry.errors import AppError, NotFound, UpstreamError, UpstreamTimeout
+from fileregistry.sftp.remote_keys import HostKeySpec, fingerprint, key_line, load_client_keys, parse_host_key
 from fileregistry.sftp.schemas import SFTPConfig
+
+__all__ = [
+    "HostKeySpec",
+    "MissingDirectory",
+    "RemoteEntry",
+    "RemoteSession",
+    "fingerprint",
+    "key_line",
+    "load_client_keys",
+    "connect_session",
+    "open_session",
+    "parse_host_key",
+]
 
 # AES-GCM first: on this kind of box it is far faster than asyncssh's default chacha20-poly1305.
 _PREFERRED_CIPHERS = [b"aes128-gcm@openssh.com", b"aes256-gcm@openssh.com"]
@@ -37,72 +51,6 @@ LARGE_CHUNK = 16 * 1024 * 1024  # bytes asked of asyncssh's parallel reader at o
 
 class MissingDirectory(NotFound):
     """A directory the operation needs is missing on the server (lifecycle dirs are made on first use)."""
-
-
-# --------------------------------------------------------------------------- config parsing
-
-
-def load_client_keys(config: SFTPConfig) -> list[asyncssh.SSHKey] | None:
-    """The private keys of ``config``; 422 naming the field if one cannot be read. Never echoes a key."""
-    keys: list[asyncssh.SSHKey] = []
-    if config.private_key is not None and config.private_key.get_secret_value().strip():
-        text = config.private_key.get_secret_value().replace("\\n", "\n")  # keys pasted with literal \n
-        try:
-            keys.append(asyncssh.import_private_key(text))
-        except (asyncssh.KeyImportError, ValueError, TypeError):
-            raise InvalidInput(
-                "private_key could not be read: expected an unencrypted OpenSSH or PEM private key "
-                "(RSA, ECDSA or Ed25519)"
-            ) from None
-    if config.key_path:
-        try:
-            keys.append(asyncssh.read_private_key(config.key_path))
-        except OSError as exc:
-            raise InvalidInput(f"key_path {config.key_path!r} could not be read: {exc.strerror}") from None
-        except (asyncssh.KeyImportError, ValueError, TypeError):
-            raise InvalidInput(
-                f"key_path {config.key_path!r} is not an unencrypted OpenSSH or PEM private key"
-            ) from None
-    return keys or None  # None: no public-key auth at all (never fall back to ~/.ssh or an agent)
-
-
-@dataclass(frozen=True)
-class HostKeySpec:
-    """What the server's host key must be: a whole key, or a SHA256 fingerprint."""
-
-    key: asyncssh.SSHKey | None = None
-    fingerprint: str | None = None
-    source: str = "host_key"  # "host_key" (given in the config) or "known_hosts" (stored on first use)
-
-    def describe(self) -> str:
-        return self.fingerprint or (self.key.get_fingerprint("sha256") if self.key else "?")
-
-    def matches(self, key: asyncssh.SSHKey) -> bool:
-        if self.key is not None:
-            return key == self.key
-        return key.get_fingerprint("sha256") == self.fingerprint
-
-
-def parse_host_key(value: str, *, source: str = "host_key") -> HostKeySpec:
-    value = value.strip()
-    if value.startswith("SHA256:"):
-        if len(value) < 20 or any(c.isspace() for c in value):
-            raise InvalidInput("host_key fingerprint must look like 'SHA256:<base64>'")
-        return HostKeySpec(fingerprint=value.rstrip("="), source=source)
-    try:
-        return HostKeySpec(key=asyncssh.import_public_key(value), source=source)
-    except (asyncssh.KeyImportError, ValueError, TypeError):
-        raise InvalidInput(
-            "host_key must be an OpenSSH public key line ('ssh-ed25519 AAAA...') or a 'SHA256:' fingerprint"
-        ) from None
-
-
-def key_line(key: asyncssh.SSHKey) -> str:
-    return key.export_public_key("openssh").decode().strip()
-
-
-def fingerprint(key: asyncssh.SSHKey) -> str:
-    return key.get_fingerprint("sha256")
 
 
 # --------------------------------------------------------------------------- connecting
@@ -165,6 +113,15 @@ async def open_session(
     config: SFTPConfig, *, settings: Settings, expected: HostKeySpec | None
 ) -> AsyncIterator[RemoteSession]:
     """Connect, authenticate and start SFTP; ``session.seen_host_key`` is the server's key."""
+    session = await connect_session(config, settings=settings, expected=expected)
+    try:
+        yield session
+    finally:
+        await session.aclose()
+
+
+async def connect_session(config: SFTPConfig, *, settings: Settings, expected: HostKeySpec | None) -> RemoteSession:
+    """Like :func:`open_session`, for a caller (the pool) that closes it with ``aclose()``."""
     ep = Endpoint(config.host, config.port, config.username)
     client_keys = load_client_keys(config)
     password = config.password.get_secret_value() if config.password else None
@@ -200,14 +157,7 @@ async def open_session(
     except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
         raise _connect_error(ep, exc, client, timeout) from None
     _skip_ignore_padding(conn)
-    session = RemoteSession(ep, conn, sftp, settings, client.seen)
-    try:
-        yield session
-    finally:
-        sftp.exit()
-        conn.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(conn.wait_closed(), 2)
+    return RemoteSession(ep, conn, sftp, settings, client.seen)
 
 
 def _skip_ignore_padding(conn) -> None:
@@ -255,9 +205,20 @@ class RemoteSession:
         # wraps every open file in an SFTPClientFile. The handler lets us keep many requests in flight and
         # spend less CPU per small file (paramiko's listdir_iter does the same for listings).
         self._h = sftp._handler  # noqa: SLF001
+        self._poisoned = False
         self._op_timeout = settings.sftp_op_timeout
         self._dl_timeout = settings.sftp_download_timeout
         self._max_read = max(4096, int(getattr(self._h.limits, "max_read_len", 0) or 32768))
+
+    def reusable(self) -> bool:
+        """Open, and no request on it timed out or lost the connection (the server may be stuck)."""
+        return not self._poisoned and not self._conn.is_closed()
+
+    async def aclose(self) -> None:
+        self._sftp.exit()
+        self._conn.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._conn.wait_closed(), 2)
 
     @contextlib.contextmanager
     def _translate(self, what: str, path: str) -> Iterator[None]:
@@ -265,6 +226,7 @@ class RemoteSession:
         try:
             yield
         except (asyncio.TimeoutError, TimeoutError):
+            self._poisoned = True
             raise UpstreamTimeout(f"{where}: {what} {path!r} timed out") from None
         except asyncssh.SFTPNoSuchFile:
             raise NotFound(f"{where}: {path!r} does not exist") from None
@@ -273,6 +235,7 @@ class RemoteSession:
         except asyncssh.SFTPError as exc:
             raise UpstreamError(f"{where}: {what} {path!r} failed: {exc.reason or type(exc).__name__}") from None
         except (asyncssh.Error, OSError) as exc:
+            self._poisoned = True
             raise UpstreamError(f"{where}: {what} {path!r} failed: connection lost ({type(exc).__name__})") from None
 
     async def kind(self, path: str) -> str | None:
