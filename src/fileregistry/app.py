@@ -82,8 +82,9 @@ class _CollapseLeadingSlashes:
 def _component_starters() -> list:
     """Async context managers ``f(app)`` started with the app (job runner, SFTP pool, ...)."""
     from fileregistry.jobs.runner import job_runner
+    from fileregistry.sftp.pool import app_session_pool
 
-    starters: list = [job_runner]
+    starters: list = [job_runner, app_session_pool]
     return starters
 
 
