@@ -87,7 +87,13 @@ class SqliteBulk(BulkDB):
 
     async def load(self, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        await self._run(self.conn.executemany, sql, rows)
+        await self._run(self._many, sql, rows)
+
+    def _many(self, sql: str, rows: list[tuple]) -> None:
+        # Close the cursor here, in the connection's thread. Handing it back to the event loop
+        # let it be freed there later, resetting the cached statement while the next
+        # executemany was stepping it in this thread: "bad parameter or other API misuse".
+        self.conn.executemany(sql, rows).close()
 
     async def begin_stage(self) -> None:
         # Staging only touches TEMP tables: no lock on the main database yet.

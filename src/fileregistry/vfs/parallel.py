@@ -21,8 +21,10 @@ from pathlib import Path
 from fileregistry.vfs.records import LineError, LineParser
 
 CHUNK_BYTES = 2 << 20
-# Uploads at least this big are parsed in worker processes; smaller ones in a thread.
-PROCESS_MIN_BYTES = 32 << 20
+# Uploads at least this big are parsed in worker processes; smaller ones in a thread. Off (None)
+# by default: on the shared 2-core benchmark machine (load 2-4) worker processes only competed
+# with the loader for CPU and were no faster than one parse thread; set a size to try them.
+PROCESS_MIN_BYTES: int | None = None
 MAX_WORKERS = 2
 
 # Per worker process: one parser (and its path cache) per delimiter.
@@ -98,7 +100,7 @@ def parse_chunk(path: str, delimiter: str, start: int, end: int, lineno: int, fi
 
 
 def _executor(size: int) -> tuple[Executor, int]:
-    if size >= PROCESS_MIN_BYTES:
+    if PROCESS_MIN_BYTES is not None and size >= PROCESS_MIN_BYTES:
         workers = max(1, min(MAX_WORKERS, os.cpu_count() or 1))
         # spawn, not fork: the server process has threads and an event loop.
         return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")), workers
