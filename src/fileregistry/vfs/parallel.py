@@ -24,7 +24,9 @@ CHUNK_BYTES = 2 << 20
 # Uploads at least this big are parsed in worker processes; smaller ones in a thread. Off (None)
 # by default: on the shared 2-core benchmark machine (load 2-4) worker processes only competed
 # with the loader for CPU and were no faster than one parse thread; set a size to try them.
-PROCESS_MIN_BYTES: int | None = None
+# Environment: FILEREGISTRY_VFS_PARSE_PROCESS_MIN_BYTES (e.g. 33554432).
+PROCESS_MIN_BYTES: int | None = (int(os.environ["FILEREGISTRY_VFS_PARSE_PROCESS_MIN_BYTES"])
+                                 if os.environ.get("FILEREGISTRY_VFS_PARSE_PROCESS_MIN_BYTES") else None)
 MAX_WORKERS = 2
 
 # Per worker process: one parser (and its path cache) per delimiter.
