@@ -57,3 +57,29 @@ def test_mirror_never_leaves_its_root(tmp_path, remote_path):
 def test_mirror_encoding_is_distinct():
     keys = [connection_key("h", p) for p in ("/a/b", "/a_b", "/a%2Fb", "/a/b/", "a/b")]
     assert len({encode_key(k) for k in keys}) == len(keys)
+
+
+def test_decode_names_v3():
+    import struct
+
+    from fileregistry.sftp.remote import _decode_names_v3
+
+    def s(b: bytes) -> bytes:
+        return struct.pack(">I", len(b)) + b
+
+    def entry(name: bytes, mode: int, size: int = 5, mtime: int = 1_700_000_000, ext: bool = False) -> bytes:
+        flags = 0x1 | 0x2 | 0x4 | 0x8 | (0x80000000 if ext else 0)
+        attrs = struct.pack(">IQIIIII", flags, size, 0, 0, mode, 1, mtime)
+        if ext:
+            attrs += struct.pack(">I", 1) + s(b"x@example.com") + s(b"data")
+        return s(name) + s(b"-rw-r--r-- longname") + attrs
+
+    data = struct.pack(">I", 5) + b"".join([
+        entry(b"a.csv", 0o100644),
+        entry(b"dir", 0o040755),
+        entry(b"link", 0o120777),
+        entry(b"\xff\xfe.bin", 0o100644),
+        entry("ü.txt".encode(), 0o100600, size=7, mtime=42, ext=True),
+    ])
+    got = [(e.name, e.size, e.mtime) for e in _decode_names_v3(data)]
+    assert got == [("a.csv", 5, 1_700_000_000), ("ü.txt", 7, 42)]
