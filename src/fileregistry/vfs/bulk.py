@@ -162,6 +162,9 @@ class PgBulk(BulkDB):
     async def begin_stage(self) -> None:
         self._tx = self.conn.transaction()
         await self._tx.start()
+        # For this transaction only: sorts and hash joins over a million staged rows (unique
+        # index build, anti-joins of the diff) in memory instead of many on-disk batches.
+        await self.conn.execute("SET LOCAL work_mem = '64MB'; SET LOCAL maintenance_work_mem = '256MB'")
 
     async def begin_write(self) -> None:
         if self._tx is None:

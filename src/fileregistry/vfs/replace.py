@@ -191,6 +191,8 @@ async def replace_tree(db: BulkDB, fs_id: int, delimiter: str, spool: Path, *, d
                                                       progress=progress)) as batches:
             async for rows in batches:
                 await db.load("vfs_stage", ROW_FIELDS, rows)
+        if db.dialect == "postgresql":
+            await db.execute("ANALYZE vfs_stage")  # temp tables get no autovacuum: real join plans
         mark("parse_and_stage")
         await _check_duplicates(db, delimiter, report, skip_errors)
         mark("index_and_duplicates")
@@ -210,6 +212,7 @@ async def replace_tree(db: BulkDB, fs_id: int, delimiter: str, spool: Path, *, d
         else:
             await _write(db, fs_id, counts)
             counts.applied = True
+            await _analyze(db, counts)
         mark("diff")
         counts.unchanged = total - counts.added - counts.updated
         return Outcome(counts, report, rejected=False, timings=timings)
@@ -299,8 +302,17 @@ async def _first_upload(db: BulkDB, fs_id: int, delimiter: str, spool: Path, rep
     else:
         await db.commit()
         counts.applied = True
+        await _analyze(db, counts)
     mark("commit")
     return True
+
+
+async def _analyze(db: BulkDB, counts: Counts) -> None:
+    """After a big change, refresh PostgreSQL's statistics of ``vfs_entries`` now instead of
+    waiting for autovacuum: with stale ones (a table it thinks is empty) the next replace's diff
+    is planned as a million index probes instead of hash joins. A sample, so well under a second."""
+    if db.dialect == "postgresql" and counts.added + counts.removed >= 10_000:
+        await db.execute("ANALYZE vfs_entries")
 
 
 async def _check_duplicates(db: BulkDB, delimiter: str, report: Report, skip: bool) -> None:
@@ -394,6 +406,30 @@ async def _plan(db: BulkDB, fs_id: int, counts: Counts) -> None:
     counts.removed = await db.fetchval(SQL_COUNT_DELETE, (fs_id,))
 
 
+def _pg_delta_sql(fs_id: int) -> str:
+    # CREATE TABLE AS takes no bind parameters; fs_id is an int from our own code.
+    data = ", ".join(f"s.{c}" for c in ("parent_path", "name") + DATA_COLS)
+    return (f"CREATE TEMP TABLE vfs_delta ON COMMIT DROP AS SELECT e.id AS eid, s.name IS NULL AS gone, {data}"
+            f" FROM (SELECT * FROM vfs_entries WHERE fs_id = {int(fs_id)}) e"
+            " FULL JOIN vfs_stage s ON e.parent_path = s.parent_path AND e.name = s.name"
+            f" WHERE e.id IS NULL OR s.name IS NULL OR {_DIFFERS}")
+
+
+async def _write_pg_delta(db: BulkDB, fs_id: int, counts: Counts) -> None:
+    """PostgreSQL: ONE full join of the old tree with the staged one (a hash or merge join)
+    keeps only the differences in a small temp table; the delete, update and insert then touch
+    just those rows, by id. (Three separate anti/hash joins over a million rows each cost ~3x.)"""
+    await db.execute(_pg_delta_sql(fs_id))
+    counts.removed = await db.execute(
+        "DELETE FROM vfs_entries e USING vfs_delta d WHERE d.gone AND e.id = d.eid")
+    set_d = ", ".join(f"{c} = d.{c}" for c in DATA_COLS)
+    counts.updated = await db.execute(
+        f"UPDATE vfs_entries e SET {set_d} FROM vfs_delta d WHERE NOT d.gone AND d.eid IS NOT NULL"
+        " AND e.id = d.eid")
+    counts.added = await db.execute(
+        f"INSERT INTO vfs_entries (fs_id, {_COLS}) SELECT ?, {_COLS} FROM vfs_delta WHERE eid IS NULL", (fs_id,))
+
+
 async def _write(db: BulkDB, fs_id: int, counts: Counts) -> None:
     await db.begin_write()
     lock = " FOR UPDATE" if db.dialect == "postgresql" else ""
@@ -402,6 +438,8 @@ async def _write(db: BulkDB, fs_id: int, counts: Counts) -> None:
     empty = await db.fetchval("SELECT id FROM vfs_entries WHERE fs_id = ? LIMIT 1", (fs_id,)) is None
     if empty:
         counts.added = await db.execute(SQL_INSERT_ALL, (fs_id,))
+    elif db.dialect == "postgresql":
+        await _write_pg_delta(db, fs_id, counts)
     else:
         counts.removed = await db.execute(SQL_DELETE, (fs_id,))
         counts.updated = await db.execute(_update_sql(db.dialect), (fs_id,))
