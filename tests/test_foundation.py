@@ -84,3 +84,15 @@ def test_sshd_fixture_is_real_openssh(sshd):
 
     (sshd.root / "probe.txt").write_text("x")
     assert "probe.txt" in asyncio.run(listdir())
+
+
+def test_validation_errors_never_echo_the_input(client):
+    # A query/body value that fails FastAPI's own validation must not come back in the 422 body.
+    secret = "s3cr3t-value-that-must-not-leak"
+    r = client.get("/api/v1/filesystem/not-a-number-" + secret + "/")
+    assert r.status_code in (404, 422)
+    assert secret not in r.text
+    r = client.post("/api/v1/filesystem/", json={"name": {"password": secret}})
+    assert r.status_code == 422
+    assert secret not in r.text
+    assert r.json()["detail"][0]["loc"][-1] == "name"

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from fileregistry import __version__
@@ -36,10 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Feature components that own background resources register here.
             for start in _component_starters():
                 await stack.enter_async_context(start(app))
-            try:
-                yield
-            finally:
-                pass
+            yield
         await engine.dispose()
 
     app = FastAPI(
@@ -53,6 +51,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
         return JSONResponse(status_code=exc.status_code, content=exc.to_body())
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default 422 echoes the offending input, which may be a password, key or token.
+        # Keep where and what, never the value.
+        detail = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", "invalid"), "type": e.get("type", "invalid")}
+            for e in exc.errors()
+        ]
+        return JSONResponse(status_code=422, content={"detail": detail})
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
