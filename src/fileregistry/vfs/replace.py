@@ -134,17 +134,8 @@ _SET = ", ".join(f"{c} = s.{c}" for c in DATA_COLS)
 _COLS = ", ".join(("parent_path", "name") + DATA_COLS)
 
 
-def _update_sql(dialect: str) -> str:
-    # SQLite's UPDATE ... FROM cannot alias the target table; spell the name out.
-    differs = _DIFFERS.replace("e.", "vfs_entries.")
-    return (f"UPDATE vfs_entries SET {_SET} FROM vfs_stage AS s WHERE vfs_entries.fs_id = ?"
-            f" AND vfs_entries.parent_path = s.parent_path AND vfs_entries.name = s.name AND ({differs})")
-
-
 SQL_DELETE = ("DELETE FROM vfs_entries WHERE fs_id = ? AND NOT EXISTS (SELECT 1 FROM vfs_stage s"
               " WHERE s.parent_path = vfs_entries.parent_path AND s.name = vfs_entries.name)")
-SQL_INSERT = (f"INSERT INTO vfs_entries (fs_id, {_COLS}) SELECT ?, {_COLS} FROM vfs_stage s"
-              f" WHERE NOT EXISTS (SELECT 1 FROM vfs_entries e WHERE e.fs_id = ? AND {_KEY_MATCH})")
 SQL_INSERT_ALL = f"INSERT INTO vfs_entries (fs_id, {_COLS}) SELECT ?, {_COLS} FROM vfs_stage s"
 SQL_COUNT_UPDATE = (f"SELECT COUNT(*) FROM vfs_entries e JOIN vfs_stage s ON {_KEY_MATCH}"
                     f" WHERE e.fs_id = ? AND ({_DIFFERS})")
@@ -430,6 +421,25 @@ async def _write_pg_delta(db: BulkDB, fs_id: int, counts: Counts) -> None:
         f"INSERT INTO vfs_entries (fs_id, {_COLS}) SELECT ?, {_COLS} FROM vfs_delta WHERE eid IS NULL", (fs_id,))
 
 
+async def _write_sqlite_delta(db: BulkDB, fs_id: int, counts: Counts) -> None:
+    """SQLite (nested-loop joins only): one pass over the staged rows probing the entries index
+    keeps the new and changed rows in a small temp table; one pass over the entries probing the
+    staging index deletes the missing ones; update and insert then touch only the delta."""
+    data = ", ".join(f"s.{c}" for c in ("parent_path", "name") + DATA_COLS)
+    await db.execute("DROP TABLE IF EXISTS temp.vfs_delta")
+    await db.execute(
+        f"CREATE TEMP TABLE vfs_delta AS SELECT e.id AS eid, {data} FROM vfs_stage s"
+        f" LEFT JOIN vfs_entries e ON e.fs_id = {int(fs_id)} AND e.parent_path = s.parent_path"
+        f" AND e.name = s.name WHERE e.id IS NULL OR {_DIFFERS}")
+    counts.removed = await db.execute(SQL_DELETE, (fs_id,))
+    set_d = ", ".join(f"{c} = d.{c}" for c in DATA_COLS)
+    counts.updated = await db.execute(
+        f"UPDATE vfs_entries SET {set_d} FROM vfs_delta d WHERE d.eid IS NOT NULL AND vfs_entries.id = d.eid")
+    counts.added = await db.execute(
+        f"INSERT INTO vfs_entries (fs_id, {_COLS}) SELECT ?, {_COLS} FROM vfs_delta WHERE eid IS NULL", (fs_id,))
+    await db.execute("DROP TABLE temp.vfs_delta")
+
+
 async def _write(db: BulkDB, fs_id: int, counts: Counts) -> None:
     await db.begin_write()
     lock = " FOR UPDATE" if db.dialect == "postgresql" else ""
@@ -441,8 +451,6 @@ async def _write(db: BulkDB, fs_id: int, counts: Counts) -> None:
     elif db.dialect == "postgresql":
         await _write_pg_delta(db, fs_id, counts)
     else:
-        counts.removed = await db.execute(SQL_DELETE, (fs_id,))
-        counts.updated = await db.execute(_update_sql(db.dialect), (fs_id,))
-        counts.added = await db.execute(SQL_INSERT, (fs_id, fs_id))
+        await _write_sqlite_delta(db, fs_id, counts)
     await db.commit()
 
