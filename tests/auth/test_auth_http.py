@@ -346,8 +346,7 @@ ADMIN_ONLY = [
     ("POST", "/api/v1/filesystem/"),
     ("DELETE", "/api/v1/filesystem/1/"),
     ("POST", "/api/v1/bulk_metadata/file_upload/1/"),
-    pytest.param("DELETE", "/sftp/clear-registry", marks=pytest.mark.xfail(
-        reason="the sftp router has not added AdminUser to this route yet", strict=False)),
+    ("DELETE", "/sftp/clear-registry"),
 ]
 
 

@@ -12,6 +12,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 
+from fileregistry.auth.deps import AdminUser
 from fileregistry.deps import SettingsDep
 from fileregistry.errors import InvalidInput
 from fileregistry.sftp import monitor
@@ -130,6 +131,8 @@ async def mark_error(
 
 
 @router.delete("/sftp/clear-registry", response_model=MessageResponse, openapi_extra=_BODY)
-async def clear_registry(config: Config, settings: SettingsDep, sessions: SessionsDep) -> MessageResponse:
-    """Forget this connection's files, events, scans and mirror. The SFTP server is not touched."""
+async def clear_registry(
+    _admin: AdminUser, config: Config, settings: SettingsDep, sessions: SessionsDep
+) -> MessageResponse:
+    """Forget this connection's files, events, scans and mirror (admin only). The SFTP server is not touched."""
     return await monitor.clear_registry(config, settings=settings, sessions=sessions)
