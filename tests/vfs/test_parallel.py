@@ -59,7 +59,8 @@ def test_chunks_reproduce_line_by_line_parse(tmp_path: Path) -> None:
         ranges = list(chunk_ranges(path, chunk_bytes))
         assert ranges[0][0] == 0 and ranges[-1][1] == path.stat().st_size
         for start, end, lineno in ranges:
-            r, i, _e, _w, n = parse_chunk(str(path), "/", start, end, lineno, None, 10_000)
+            r, i, _e, _w, n, _p = parse_chunk(str(path), "/", start, end, lineno, None, 10_000)
+            assert _p == {row[1] for row in r}
             rows += r
             issues += i
             received += n

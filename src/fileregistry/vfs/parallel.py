@@ -54,13 +54,14 @@ def chunk_ranges(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[i
 
 
 def parse_chunk(path: str, delimiter: str, start: int, end: int, lineno: int, first_col: int | None,
-                max_kept: int) -> tuple[list[tuple], list[tuple], int, int, int]:
+                max_kept: int) -> tuple[list[tuple], list[tuple], int, int, int, set[str]]:
     """Parse lines ``[start, end)`` of the spool.
 
-    Returns ``(rows, issues, errors, warnings, received)``; ``issues`` holds at most ``max_kept``
+    Returns ``(rows, issues, errors, warnings, received, parents)``; ``issues`` holds at most ``max_kept``
     errors and as many warnings as ``(severity, line, field, code, message)``. With ``first_col``
     set, each row's first column (the line number) is replaced by it (the file system id, for a
-    direct load into ``vfs_entries``).
+    direct load into ``vfs_entries``). ``parents`` is the set of distinct parent paths of the
+    valid rows (a few per chunk: lines come grouped by directory).
     """
     parser = _PARSERS.get(delimiter)
     if parser is None:
@@ -98,7 +99,8 @@ def parse_chunk(path: str, delimiter: str, start: int, end: int, lineno: int, fi
                     kept_w += 1
                     issues.append(("warning", n, w.field, w.code, w.message))
             warnings.clear()
-    return rows, issues, errors, warns, received
+    parents = {r[1] for r in rows}
+    return rows, issues, errors, warns, received, parents
 
 
 def _executor(size: int) -> tuple[Executor, int]:
@@ -110,8 +112,10 @@ def _executor(size: int) -> tuple[Executor, int]:
 
 
 async def parsed_batches(path: Path, delimiter: str, report, counts, *, first_col: int | None = None,
-                         progress: Callable[[int], None] | None = None) -> AsyncIterator[list[tuple]]:
-    """Yield lists of valid row tuples in file order; errors/warnings go to ``report``."""
+                         progress: Callable[[int], None] | None = None,
+                         parents: set[str] | None = None) -> AsyncIterator[list[tuple]]:
+    """Yield lists of valid row tuples in file order; errors/warnings go to ``report``; the
+    distinct parent paths of the yielded rows are added to ``parents`` if given."""
     loop = asyncio.get_running_loop()
     executor, workers = _executor(path.stat().st_size)
     ranges = chunk_ranges(path)
@@ -132,7 +136,9 @@ async def parsed_batches(path: Path, delimiter: str, report, counts, *, first_co
             pass
         while inflight:
             fut, nbytes = inflight.popleft()
-            rows, issues, errors, warns, received = await fut
+            rows, issues, errors, warns, received, chunk_parents = await fut
+            if parents is not None:
+                parents |= chunk_parents
             submit()
             counts.received += received
             report.merge(issues, errors, warns)

@@ -239,9 +239,10 @@ async def _first_upload(db: BulkDB, fs_id: int, delimiter: str, spool: Path, rep
         await db.rollback()
         return False
     loaded = 0
+    seen_parents: set[str] = set()  # one string per directory, collected by the parse workers
     try:
         async with contextlib.aclosing(parsed_batches(spool, delimiter, report, counts, first_col=fs_id,
-                                                      progress=progress)) as batches:
+                                                      progress=progress, parents=seen_parents)) as batches:
             async for rows in batches:
                 if report.errors and not skip_errors:
                     break
@@ -255,8 +256,10 @@ async def _first_upload(db: BulkDB, fs_id: int, delimiter: str, spool: Path, rep
         return False
     mark("direct_load")
 
-    parents = [r[0] for r in await db.fetch(
-        "SELECT DISTINCT parent_path FROM vfs_entries WHERE fs_id = ?", (fs_id,)) if r[0]]
+    # Every loaded row is in vfs_entries (all or nothing: a failed load fell back above), so the
+    # parents seen while parsing are exactly its distinct parent paths; no scan needed.
+    parents = [p for p in seen_parents if p]
+    del seen_parents
     needed: set[str] = set()
     for p in parents:
         while p and p not in needed:
