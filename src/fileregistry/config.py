@@ -47,6 +47,10 @@ class Settings(BaseSettings):
         10, ge=1, description="Failed token exchanges per client IP within the window before 429."
     )
     auth_failure_window_seconds: float = Field(300.0, gt=0, description="Window of the failure counter.")
+    sftp_download_processes: int = Field(
+        2, ge=1, le=8,
+        description="OS processes sharing the downloads of a scan with >= 2,000 files to fetch (1: this one only).",
+    )
 
     @property
     def resolved_mirror_dir(self) -> Path:

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 from fileregistry.config import Settings
 from fileregistry.db import unit_of_work, utcnow
 from fileregistry.errors import AppError, NotFound, UpstreamTimeout
 from fileregistry.sftp import registry
 from fileregistry.sftp.connections import Sessions, connect, connection_lock
+from fileregistry.sftp.download_worker import SPLIT_MIN_FILES, Helper, fetch_one
 from fileregistry.sftp.mirror import Mirror
 from fileregistry.sftp.models import TrackedFile
 from fileregistry.sftp.names import NEW, connection_key, filename_problem, remote_dir
-from fileregistry.sftp.remote import RemoteEntry, RemoteSession
+from fileregistry.sftp.remote import RemoteEntry, RemoteSession, key_line
 from fileregistry.sftp.schemas import (
     ConnectionKeyResponse,
     FailedFile,
@@ -113,7 +112,7 @@ async def _scan(rs, config, key, settings, sessions, started, t0, stats) -> Scan
         todo.append((e, known.id if known else None))
 
     mirror = Mirror(settings.resolved_mirror_dir, key)
-    done = await _download_all(rs, config, mirror, todo, failed, settings.sftp_download_concurrency)
+    done = await _download_all(rs, config, settings, mirror, todo, failed)
     done.sort(key=lambda item: item[0].name)
     failed.sort(key=lambda f: f.path)
 
@@ -139,66 +138,53 @@ async def _scan(rs, config, key, settings, sessions, started, t0, stats) -> Scan
 async def _download_all(
     rs: RemoteSession,
     config: SFTPConfig,
+    settings: Settings,
     mirror: Mirror,
     todo: list[tuple[RemoteEntry, int | None]],
     failed: list[FailedFile],
-    concurrency: int,
 ) -> list[tuple[RemoteEntry, int | None]]:
-    """Download with ``concurrency`` workers; each file goes to a temp name and is renamed into
-    ``new/`` only when its byte count matches the listing."""
+    """Download with ``sftp_download_concurrency`` workers; each file goes to a temp name and is renamed
+    into ``new/`` only when its byte count matches the listing.
+
+    A large todo list is shared with ``sftp_download_processes - 1`` helper processes, each with its own
+    connection verified against the host key this one presented (see :mod:`download_worker`).
+    """
     if not todo:
         return []
-    # Plain strings, not pathlib: this loop runs once per file and pathlib costs microseconds per join.
     new_dir = str(mirror.ensure_state_dir(NEW))
     tmp_dir = str(mirror.temp_dir())
     remote_new = remote_dir(config.remote_path, NEW)
     done: list[tuple[RemoteEntry, int | None]] = []
-    jobs = iter(enumerate(todo))
+    # One shared iterator: each file goes to exactly one worker, here or in a helper process.
+    jobs = ((i, item[0].name, item[0].size) for i, item in enumerate(todo))
+
+    def record(i: int, err: str | None) -> None:
+        if err is None:
+            done.append(todo[i])
+        else:
+            failed.append(FailedFile(path=todo[i][0].name, error=err))
 
     async def worker() -> None:
-        for i, item in jobs:  # one shared iterator: each item goes to exactly one worker
-            e = item[0]
-            tmp = f"{tmp_dir}/{i}.part"
-            try:
-                got = await rs.download(f"{remote_new}/{e.name}", tmp, e.size)
-                if got != e.size:
-                    raise _SizeChanged(e.size, got)
-                # e.name is a validated bare name, so the join cannot leave new_dir.
-                os.replace(tmp, f"{new_dir}/{e.name}")
-                done.append(item)
-            except (AppError, OSError, _SizeChanged) as exc:
-                _unlink(tmp)
-                failed.append(FailedFile(path=e.name, error=_why(exc)))
-            except BaseException:
-                _unlink(tmp)
-                raise
+        for i, name, size in jobs:
+            record(i, await fetch_one(rs, remote_new, tmp_dir, new_dir, i, name, size))
 
-    workers = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(todo)))]
+    concurrency = settings.sftp_download_concurrency
+    tasks = [asyncio.ensure_future(worker()) for _ in range(min(concurrency, len(todo)))]
+    extra = settings.sftp_download_processes - 1
+    if extra > 0 and len(todo) >= SPLIT_MIN_FILES and rs.seen_host_key is not None:
+        payload = {
+            "config": config, "settings": settings, "host_key": key_line(rs.seen_host_key),
+            "remote_new": remote_new, "tmp_dir": tmp_dir, "new_dir": new_dir, "concurrency": concurrency,
+        }
+        tasks += [asyncio.ensure_future(Helper(jobs, record, tmp_dir).run(payload)) for _ in range(extra)]
     try:
-        await asyncio.gather(*workers)
+        await asyncio.gather(*tasks)
     finally:
-        for w in workers:
-            w.cancel()
+        for t in tasks:
+            t.cancel()
+        if any(not t.done() for t in tasks):
+            await asyncio.wait(tasks)  # helpers kill their process and clean up on cancellation
     return done
-
-
-class _SizeChanged(Exception):
-    def __init__(self, expected: int, got: int) -> None:
-        more = "more than " if got > expected else ""
-        super().__init__(f"size changed during download: listed {expected} bytes, read {more}{min(got, expected)}")
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, AppError):
-        return exc.message
-    if isinstance(exc, OSError):
-        return f"mirror write failed: {exc.strerror or type(exc).__name__}"
-    return str(exc)
-
-
-def _unlink(path: str | Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
 
 
 # --------------------------------------------------------------------------- registry views
