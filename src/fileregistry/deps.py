@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fileregistry.config import Settings
+from fileregistry.db import unit_of_work
 
 
 def get_settings(request: Request) -> Settings:
@@ -17,13 +18,8 @@ def get_settings(request: Request) -> Settings:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One unit of work per request: commit on success, roll back on error."""
-    async with request.app.state.sessions() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    async with unit_of_work(request.app.state.sessions) as session:
+        yield session
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
