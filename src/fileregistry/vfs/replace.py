@@ -274,6 +274,12 @@ async def _first_upload(db: BulkDB, fs_id: int, delimiter: str, spool: Path, rep
         for i in range(0, len(rows), BATCH_LINES):
             await db.load("vfs_needed", ("parent_path", "name"), rows[i:i + BATCH_LINES])
         del rows
+        if db.dialect == "postgresql":
+            # A few thousand directories against a million fresh rows: probe the unique index.
+            # (The statistics still describe the table before this load, and the planner picks a
+            # full hash join: ~1.4 s instead of ~0.1 s.) SET LOCAL: this transaction only.
+            await db.execute("SET LOCAL enable_hashjoin = off")
+            await db.execute("SET LOCAL enable_mergejoin = off")
         found = await db.fetch(
             "SELECT n.parent_path, n.name, e.is_directory FROM vfs_needed n LEFT JOIN vfs_entries e"
             " ON e.fs_id = ? AND e.parent_path = n.parent_path AND e.name = n.name"
