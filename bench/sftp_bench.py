@@ -122,7 +122,7 @@ def section_first(s: SshdServer, base: Path, n: int) -> None:
             print(f"  {name:<28} {t:7.2f} s   {n / t:8.0f} files/s")
     shutil.rmtree(out, ignore_errors=True)
     best = min(times.values())
-    for label, procs in (("fileregistry scan", None), ("  same, 1 process", 1)):
+    for label, procs in (("fileregistry scan", None), ("  same, 2 processes", 2)):
         work = base / "ours-first"
         r = our_scan(s, lz, work, processes=procs)
         assert r["new"] == n and r["failed"] == 0, r

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     )
     auth_failure_window_seconds: float = Field(300.0, gt=0, description="Window of the failure counter.")
     sftp_download_processes: int = Field(
-        2, ge=1, le=8,
+        1, ge=1, le=8,
         description="OS processes sharing the downloads of a scan with >= 2,000 files to fetch (1: this one only).",
     )
 

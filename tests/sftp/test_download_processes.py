@@ -20,6 +20,7 @@ def helpers(monkeypatch, settings):
     """Split from 10 files; the parent is slowed down (this process only) so the helper gets work."""
     monkeypatch.setattr(monitor, "SPLIT_MIN_FILES", 10)
     settings.sftp_download_concurrency = 2
+    settings.sftp_download_processes = 2
     real = monitor.fetch_one
 
     async def slow(*args):

@@ -158,20 +158,30 @@ class Helper:
         except (OSError, ConnectionError):
             self.error = "download worker process exited unexpectedly"
         finally:
-            await self._stop()
+            # Kill and reap the child before removing its temp files (it must not write after that);
+            # a second cancellation while waiting (the scan's timeout, then its cleanup) waits on.
+            cancelled = await self._stop()
             for i in list(self.outstanding):  # handed out, never reported: failed, nothing left behind
                 self.outstanding.pop(i)
                 unlink(f"{self._tmp_dir}/{i}.part")
                 self._on_result(i, self.error or "download worker process stopped")
+            if cancelled:
+                raise asyncio.CancelledError
 
-    async def _stop(self) -> None:
-        proc = self._proc
+    async def _stop(self) -> bool:
+        proc, cancelled = self._proc, False
         if proc is None or proc.returncode is not None:
-            return
+            return False
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
-        with contextlib.suppress(Exception):
-            await asyncio.shield(proc.wait())
+        while proc.returncode is None:
+            try:
+                await asyncio.shield(proc.wait())
+            except asyncio.CancelledError:
+                cancelled = True
+            except Exception:  # nothing more to wait for
+                break
+        return cancelled
 
 
 # --------------------------------------------------------------------------- child side

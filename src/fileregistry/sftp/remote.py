@@ -159,6 +159,7 @@ async def connect_session(config: SFTPConfig, *, settings: Settings, expected: H
         raise _connect_error(ep, exc, client, timeout) from None
     _skip_ignore_padding(conn)
     _skip_packet_logging(conn, sftp)
+    _coalesce_writes(conn)
     return RemoteSession(ep, conn, sftp, settings, client.seen)
 
 
@@ -178,6 +179,42 @@ def _skip_ignore_padding(conn) -> None:
             original(pkttype, *args, handler=handler)
 
     conn.send_packet = send_packet
+
+
+def _coalesce_writes(conn) -> None:
+    """Write the SSH packets made in one event-loop turn to the socket with one ``send()``.
+
+    asyncssh hands every encrypted packet to the transport at once, and asyncio's transport sends it
+    at once: one ``send()`` system call per packet, three per small file (OPEN, READ, CLOSE), and on
+    loopback each also runs the receiver's TCP path and wakes the server. With 32 files in flight the
+    packets of one turn are joined and sent together at the end of it (``call_soon``), in order.
+    The transport is taken when the packet is made, so a packet queued before a close (which asyncssh
+    schedules with ``call_soon`` too, after ours) is still written first, as before.
+    """
+    loop = asyncio.get_running_loop()
+    pending: list[bytes] = []
+    target: list = [None]
+
+    def flush() -> None:
+        transport, data = target[0], b"".join(pending)
+        pending.clear()
+        target[0] = None
+        if transport is not None and not transport.is_closing():
+            with contextlib.suppress(ConnectionError):
+                transport.write(data)
+
+    def send(data: bytes) -> None:
+        transport = conn._transport
+        if transport is None:
+            return
+        if pending and target[0] is not transport:  # pragma: no cover - asyncssh keeps one transport
+            flush()
+        if not pending:
+            target[0] = transport
+            loop.call_soon(flush)
+        pending.append(data)
+
+    conn._send = send
 
 
 _U32 = struct.Struct(">I").unpack_from
