@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
-from asyncssh.constants import FXF_READ, FXP_CLOSE, FXP_NAME, FXP_READDIR, MSG_IGNORE
-from asyncssh.packet import String
+from asyncssh.constants import (
+    FXF_READ, FXP_CLOSE, FXP_DATA, FXP_HANDLE, FXP_NAME, FXP_OPEN, FXP_READ, FXP_READDIR, FXP_STATUS, MSG_IGNORE,
+)
+from asyncssh.packet import String, UInt32, UInt64
 from asyncssh.encryption import get_default_encryption_algs
 
 from fileregistry.config import Settings
@@ -220,6 +222,8 @@ def _coalesce_writes(conn) -> None:
 _U32 = struct.Struct(">I").unpack_from
 _U64 = struct.Struct(">Q").unpack_from
 _REG = statmod.S_IFREG
+_READ_FLAGS = UInt32(FXF_READ)
+_NO_ATTRS = asyncssh.SFTPAttrs().encode(3)
 
 
 def _decode_names_v3(data: bytes) -> list[RemoteEntry]:
@@ -311,6 +315,7 @@ class RemoteSession:
         self._op_timeout = settings.sftp_op_timeout
         self._dl_timeout = settings.sftp_download_timeout
         self._max_read = max(4096, int(getattr(self._h.limits, "max_read_len", 0) or 32768))
+        self._v3 = getattr(self._h, "_version", 0) == 3
 
     def reusable(self) -> bool:
         """Open, and no request on it timed out or lost the connection (the server may be stuck)."""
@@ -502,17 +507,46 @@ class RemoteSession:
                     return await self._download_small(path, dest, size)
                 return await self._download_large(path, dest, size)
 
+    async def _v3_request(self, pkttype: int, want: int, *args: bytes):
+        """One SFTP v3 request whose reply is ``want`` (or a STATUS, raised as asyncssh's exception).
+
+        What ``SFTPClientHandler.open`` / ``read`` do, minus their per-request debug log calls, whose
+        arguments (hex handles, plural texts) are built even when DEBUG is off."""
+        fut = asyncio.get_running_loop().create_future()
+        self._h._send_request(pkttype, args, fut)
+        resptype, packet = await fut
+        if resptype == want:
+            return packet
+        if resptype == FXP_STATUS:
+            self._h._process_status(packet)  # raises the error (EOF, no such file, ...)
+        raise asyncssh.SFTPBadMessage(f"unexpected response type: {resptype}")
+
+    async def _open_read(self, path: str) -> bytes:
+        if self._v3:
+            packet = await self._v3_request(FXP_OPEN, FXP_HANDLE, String(path.encode()), _READ_FLAGS, _NO_ATTRS)
+            handle = packet.get_string()
+            packet.check_end()
+            return handle
+        return await self._h.open(path.encode(), FXF_READ, asyncssh.SFTPAttrs())
+
+    async def _read(self, handle: bytes, offset: int, length: int) -> bytes:
+        if self._v3:
+            packet = await self._v3_request(FXP_READ, FXP_DATA, String(handle), UInt64(offset), UInt32(length))
+            data = packet.get_string()
+            packet.check_end()
+            return data
+        return (await self._h.read(handle, offset, length))[0]
+
     async def _download_small(self, path: str, dest: str | Path, size: int) -> int:
         # OPEN, one READ asking one byte past the expected size, CLOSE without waiting for its reply:
         # two round trips and little CPU per file.
-        h = self._h
-        handle = await h.open(path.encode(), FXF_READ, asyncssh.SFTPAttrs())
+        handle = await self._open_read(path)
         try:
             parts, got = [], 0
             while got <= size:
                 want = size + 1 - got
                 try:
-                    data, _ = await h.read(handle, got, want)
+                    data = await self._read(handle, got, want)
                 except asyncssh.SFTPEOFError:
                     break
                 parts.append(data)
