@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Security
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from fileregistry.auth import tokens
 from fileregistry.auth.models import User
-from fileregistry.deps import SessionDep
+from fileregistry.db import unit_of_work
 from fileregistry.errors import Forbidden, Unauthorized
 
 NOT_PROVIDED = "Authentication credentials were not provided."
@@ -34,10 +34,14 @@ token_header = APIKeyHeader(
 )
 
 
-async def current_user(session: SessionDep, token: Annotated[str | None, Security(token_header)]) -> User:
+async def current_user(request: Request, token: Annotated[str | None, Security(token_header)]) -> User:
     if not token:
         raise Unauthorized(NOT_PROVIDED)
-    user = await tokens.authenticate(session, token)
+    # Its own short unit of work, not the request's session: a request that then waits (for a
+    # connection lock, an SFTP server) must not hold a pooled database connection meanwhile, or
+    # N such requests exhaust the pool and starve the one holding the lock.
+    async with unit_of_work(request.app.state.sessions) as session:
+        user = await tokens.authenticate(session, token)
     if user is None:
         raise Unauthorized(FAILED)
     return user
