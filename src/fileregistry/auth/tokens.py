@@ -147,11 +147,18 @@ async def create_access_token(
 
 
 async def _find_access(session: AsyncSession, token: str) -> tuple[AccessToken, User] | None:
-    row = await session.scalar(select(AccessToken).where(AccessToken.token_hash == crypto.hash_token(token)))
-    if row is None or not crypto.token_matches(token, row.token_hash) or row.revoked_at is not None:
+    # One round trip: this runs on every authenticated request.
+    found = (
+        await session.execute(
+            select(AccessToken, User)
+            .join(User, User.id == AccessToken.user_id)
+            .where(AccessToken.token_hash == crypto.hash_token(token))
+        )
+    ).first()
+    if found is None:
         return None
-    user = await session.get(User, row.user_id)
-    if user is None or not user.is_active:
+    row, user = found
+    if not crypto.token_matches(token, row.token_hash) or row.revoked_at is not None or not user.is_active:
         return None
     return row, user
 
