@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 import vfs_gen  # noqa: E402
+from _server import vm_hwm_mb  # noqa: E402
+
+from fileregistry.testing.sshd import free_port  # noqa: E402
 
 PG_ADMIN = os.environ.get("FILEREGISTRY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CACHE = Path(tempfile.gettempdir()) / "fileregistry-vfs-bench"
@@ -51,18 +53,6 @@ def data_file(n: int, change_pct: float) -> Path:
         tmp.rename(path)
     return path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def vm_hwm_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def pg_admin(sql: str) -> None:
