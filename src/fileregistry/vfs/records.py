@@ -33,6 +33,20 @@ _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 fromiso = datetime.fromisoformat
 
 
+def _fast_epoch(value: Any) -> int | None:
+    """UTC epoch seconds of a well-formed timestamp string, or None (then the caller takes the
+    slower path that also reports what is wrong). ``fromisoformat`` minus the epoch is ~4x faster
+    than ``.replace(tzinfo=UTC).timestamp()``, and this runs twice per line."""
+    if type(value) is str and len(value) >= 16 and value[10] in " T":
+        try:
+            dt = fromiso(value)
+        except ValueError:
+            return None
+        td = dt - (_EPOCH if dt.tzinfo is None else _EPOCH_UTC)
+        return td.days * 86400 + td.seconds
+    return None
+
+
 class LineError(Exception):
     """One invalid line: which field, a stable code and a human message."""
 
@@ -126,36 +140,16 @@ class LineParser:
         size = get("size_in_bytes")
         if size is not None and (type(size) is not int or size < 0):
             raise LineError("size_in_bytes", "invalid_value", "size_in_bytes must be an integer >= 0")
-        # Timestamps inline: datetime.fromisoformat minus the epoch is ~4x faster than
-        # .replace(tzinfo=UTC).timestamp(), and this runs twice per line.
         mtime = get("ts_last_modified")
         if mtime is not None:
-            if type(mtime) is str and len(mtime) >= 16 and mtime[10] in " T":
-                try:
-                    dt = fromiso(mtime)
-                except ValueError:
-                    dt = None
-                if dt is not None:
-                    td = dt - (_EPOCH if dt.tzinfo is None else _EPOCH_UTC)
-                    mtime = td.days * 86400 + td.seconds
-                else:
-                    mtime = self.timestamp("ts_last_modified", mtime)
-            else:
-                mtime = self.timestamp("ts_last_modified", mtime)
+            mtime = _fast_epoch(raw := mtime)
+            if mtime is None:
+                mtime = self.timestamp("ts_last_modified", raw)
         atime = get("ts_last_accessed")
         if atime is not None:
-            if type(atime) is str and len(atime) >= 16 and atime[10] in " T":
-                try:
-                    dt = fromiso(atime)
-                except ValueError:
-                    dt = None
-                if dt is not None:
-                    td = dt - (_EPOCH if dt.tzinfo is None else _EPOCH_UTC)
-                    atime = td.days * 86400 + td.seconds
-                else:
-                    atime = self.timestamp("ts_last_accessed", atime)
-            else:
-                atime = self.timestamp("ts_last_accessed", atime)
+            atime = _fast_epoch(raw := atime)
+            if atime is None:
+                atime = self.timestamp("ts_last_accessed", raw)
         owner = get("owner")
         if owner is not None and (type(owner) is not str or "\x00" in owner):
             raise LineError("owner", "invalid_type", "owner must be a string")
