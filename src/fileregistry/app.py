@@ -14,6 +14,8 @@ from fileregistry import __version__
 from fileregistry.config import Settings
 from fileregistry.db import create_engine_for, session_factory
 from fileregistry.errors import AppError
+from fileregistry.observability import install as install_observability
+from fileregistry.observability.metrics import record_error
 
 log = logging.getLogger("fileregistry")
 
@@ -50,12 +52,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
+        record_error(type(exc).__name__)
         return JSONResponse(status_code=exc.status_code, content=exc.to_body())
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's default 422 echoes the offending input, which may be a password, key or token.
         # Keep where and what, never the value.
+        record_error("validation")
         detail = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", "invalid"), "type": e.get("type", "invalid")}
             for e in exc.errors()
@@ -68,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     _include_routers(app)
+    install_observability(app)  # /metrics, /readyz; request ids, access log (inside the slash fix)
     app.add_middleware(_CollapseLeadingSlashes)
     return app
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,11 @@ class Settings(BaseSettings):
     sftp_download_processes: int = Field(
         1, ge=1, le=8,
         description="OS processes sharing the downloads of a scan with >= 2,000 files to fetch (1: this one only).",
+    )
+
+    # Logs (issue 5).
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one JSON object per line (for log shippers); text: one readable line."
     )
 
     @property

@@ -30,11 +30,15 @@ def serve(
     import uvicorn
 
     from fileregistry.app import create_app
+    from fileregistry.observability.logs import configure_logging
 
     settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
     bootstrap_admin(settings, host, port)
+    # log_config=None: uvicorn keeps our handler; access_log=False: our middleware logs each request
+    # (with its request id, without query strings).
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),
-                proxy_headers=False)
+                proxy_headers=False, log_config=None, access_log=False)
 
 
 @db_app.command("upgrade")
