@@ -135,6 +135,7 @@ def settings(tmp_path, db_url) -> Settings:
         mirror_dir=tmp_path / "mirror",
         sftp_connect_timeout=5,
         sftp_op_timeout=10,
+        scheduler_enabled=False,  # tests/sources turn it on where they test it
     )
 
 

@@ -35,6 +35,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        from fileregistry.sources.crypto import load_cipher, verify_cipher
+
+        app.state.cipher = load_cipher(settings)
+        await verify_cipher(app.state.sessions, app.state.cipher)  # a wrong key stops the start, clearly
         async with contextlib.AsyncExitStack() as stack:
             # Feature components that own background resources register here.
             for start in _component_starters():
@@ -96,8 +100,9 @@ def _component_starters() -> list:
     """Async context managers ``f(app)`` started with the app (job runner, SFTP pool, ...)."""
     from fileregistry.jobs.runner import job_runner
     from fileregistry.sftp.pool import app_session_pool
+    from fileregistry.sources.scheduler import scheduler
 
-    starters: list = [job_runner, app_session_pool]
+    starters: list = [job_runner, app_session_pool, scheduler]
     return starters
 
 
@@ -107,10 +112,16 @@ def _include_routers(app: FastAPI) -> None:
     from fileregistry.auth.deps import current_user
     from fileregistry.auth.routes import router as auth_router
     from fileregistry.sftp.routes import router as sftp_router
+    from fileregistry.sources.routes import router as sources_router
     from fileregistry.vfs.routes import router as vfs_router
 
     # Open without a token: the token endpoints, /healthz, /docs, /openapi.json. The auth router
     # guards its own non-token routes; every other router needs a valid TOKEN header.
     app.include_router(auth_router)
     app.include_router(sftp_router, dependencies=[Depends(current_user)])
+    app.include_router(sources_router, dependencies=[Depends(current_user)])
     app.include_router(vfs_router, dependencies=[Depends(current_user)])
+
+    from fileregistry.web import install as install_ui
+
+    install_ui(app)  # /ui: server-rendered pages, signed session cookie instead of the TOKEN header

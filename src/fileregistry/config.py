@@ -53,6 +53,32 @@ class Settings(BaseSettings):
         description="OS processes sharing the downloads of a scan with >= 2,000 files to fetch (1: this one only).",
     )
 
+    # Stored sources and the scheduler (issue 5).
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Fernet key(s) encrypting stored source secrets; comma-separated to rotate (the first "
+        "encrypts, all decrypt). Unset: <data_dir>/secret.key, generated on first start.",
+    )
+    scheduler_enabled: bool = Field(True, description="Scan sources that have scan_interval_seconds.")
+    scheduler_tick_seconds: float = Field(1.0, gt=0, description="How often the scheduler looks for due sources.")
+    scheduler_jitter: float = Field(0.1, ge=0, le=0.5, description="Random +/- fraction added to each interval.")
+    scheduler_max_backoff_seconds: float = Field(
+        3600.0, gt=0, description="Longest wait before retrying a failing source (never shorter than its interval)."
+    )
+    scheduler_concurrency: int = Field(4, ge=1, le=64, description="Sources scanned at once by one process.")
+    scan_lease_seconds: float = Field(
+        60.0, ge=1, description="A scan's database lease; renewed while it runs, freed when a crashed holder's expires."
+    )
+    scan_wait_timeout: float = Field(
+        300.0, ge=0, description="How long a requested scan waits for a running scan of the same connection (then 409)."
+    )
+
+    # Web UI (issue 6).
+    ui_session_secret: SecretStr | None = Field(
+        None, description="Signs the web UI's session cookies. Unset: a random key kept in <data_dir>/ui-session.key."
+    )
+    ui_session_hours: float = Field(12.0, gt=0, description="A web UI sign-in lasts this long, then asks again.")
+
     # Logs (issue 5).
     log_format: Literal["json", "text"] = Field(
         "json", description="json: one JSON object per line (for log shippers); text: one readable line."

@@ -35,6 +35,13 @@ def serve(
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     bootstrap_admin(settings, host, port)
+    # A wrong or malformed FILEREGISTRY_SECRET_KEY: one clear line and exit 1, before uvicorn starts.
+    from fileregistry.cli.local import run_local
+
+    async def _nothing(_local) -> None:
+        return None
+
+    run_local(_nothing, settings)
     # log_config=None: uvicorn keeps our handler; access_log=False: our middleware logs each request
     # (with its request id, without query strings).
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(),

@@ -15,8 +15,10 @@ from fileregistry.config import Settings
 from fileregistry.db import unit_of_work, utcnow
 from fileregistry.errors import AppError, NotFound, UpstreamTimeout
 from fileregistry.sftp import registry
+from fileregistry.observability import metrics
 from fileregistry.sftp.connections import Sessions, connect, connection_lock
 from fileregistry.sftp.download_worker import SPLIT_MIN_FILES, Helper, fetch_one
+from fileregistry.sftp.lease import scan_guard
 from fileregistry.sftp.mirror import Mirror
 from fileregistry.sftp.models import TrackedFile
 from fileregistry.sftp.names import NEW, connection_key, filename_problem, remote_dir
@@ -32,6 +34,7 @@ from fileregistry.sftp.schemas import (
     StatusResponse,
 )
 from fileregistry.sftp.transitions import mark_completed, mark_error, mark_processing
+from fileregistry.sources import store as sources_store
 
 __all__ = [
     "clear_registry",
@@ -60,27 +63,45 @@ def _info(row: TrackedFile) -> FileInfo:
 # --------------------------------------------------------------------------- scan
 
 
-async def scan(config: SFTPConfig, *, settings: Settings, sessions: Sessions) -> ScanResult:
-    """List ``<remote_path>/new``, download what is untracked or changed, register it, record the scan."""
+async def scan(config: SFTPConfig, *, settings: Settings, sessions: Sessions, trigger: str = "api",
+               wait: bool = True) -> ScanResult:
+    """List ``<remote_path>/new``, download what is untracked or changed, register it, record the scan.
+
+    Scans of one connection never overlap, in any process: a second one waits for the first (up to
+    ``scan_wait_timeout``), or with ``wait=False`` gets :class:`Conflict` at once.
+    """
     key = connection_key(config.host, config.remote_path)
-    started, t0 = utcnow(), time.perf_counter()
-    stats = {"listed": 0, "new_count": 0, "updated_count": 0, "failed_count": 0, "bytes_downloaded": 0}
-    try:
+    async with scan_guard(key, settings=settings, sessions=sessions, wait=wait):
+        started, t0 = utcnow(), time.perf_counter()
+        stats = {"listed": 0, "new_count": 0, "updated_count": 0, "failed_count": 0, "bytes_downloaded": 0}
         try:
-            async with asyncio.timeout(settings.sftp_scan_timeout):
-                async with connect(config, settings=settings, sessions=sessions) as rs:
-                    async with connection_lock(key):
-                        return await _scan(rs, config, key, settings, sessions, started, t0, stats)
-        except TimeoutError:
-            raise UpstreamTimeout(
-                f"SFTP server {config.host}:{config.port}: scan timed out after {settings.sftp_scan_timeout:g}s"
-            ) from None
-    except AppError as exc:
-        with contextlib.suppress(Exception):  # the history must not hide the real error
-            async with unit_of_work(sessions) as s:
-                await registry.add_scan(s, connection_key=key, started_at=started,
-                                        duration=time.perf_counter() - t0, error=exc.message, **stats)
-        raise
+            try:
+                async with asyncio.timeout(settings.sftp_scan_timeout):
+                    async with connect(config, settings=settings, sessions=sessions) as rs:
+                        result = await _scan(rs, config, key, settings, sessions, started, t0, stats, trigger)
+            except TimeoutError:
+                raise UpstreamTimeout(
+                    f"SFTP server {config.host}:{config.port}: scan timed out after {settings.sftp_scan_timeout:g}s"
+                ) from None
+        except AppError as exc:
+            with contextlib.suppress(Exception):  # the history must not hide the real error
+                async with unit_of_work(sessions) as s:
+                    await registry.add_scan(s, connection_key=key, started_at=started, trigger=trigger,
+                                            duration=time.perf_counter() - t0, error=exc.message, **stats)
+            await _observe(sessions, key, time.perf_counter() - t0, stats, ok=False)
+            raise
+    await _observe(sessions, key, result.scan_duration, stats, ok=True)
+    return result
+
+
+async def _observe(sessions: Sessions, key: str, duration: float, stats: dict, *, ok: bool) -> None:
+    """Scan metrics, labelled with the stored source's name where there is one."""
+    try:
+        async with unit_of_work(sessions) as s:
+            label = await sources_store.name_for_key(s, key) or key
+    except Exception:  # noqa: BLE001 - metrics must never fail a scan
+        label = key
+    metrics.record_scan(label, duration, stats["bytes_downloaded"], ok)
 
 
 async def _list_new(rs: RemoteSession, config: SFTPConfig) -> list[RemoteEntry]:
@@ -93,7 +114,7 @@ async def _list_new(rs: RemoteSession, config: SFTPConfig) -> list[RemoteEntry]:
         raise NotFound(f"directory {new_dir!r} not found on SFTP server {rs.endpoint}") from None
 
 
-async def _scan(rs, config, key, settings, sessions, started, t0, stats) -> ScanResult:
+async def _scan(rs, config, key, settings, sessions, started, t0, stats, trigger) -> ScanResult:
     entries = await _list_new(rs, config)
     stats["listed"] = len(entries)
     async with unit_of_work(sessions) as s:
@@ -124,7 +145,8 @@ async def _scan(rs, config, key, settings, sessions, started, t0, stats) -> Scan
     async with unit_of_work(sessions) as s:
         await registry.register_new(s, key, inserted)
         await registry.update_changed(s, updated)
-        await registry.add_scan(s, connection_key=key, started_at=started, duration=duration, error=None, **stats)
+        await registry.add_scan(s, connection_key=key, started_at=started, duration=duration, error=None,
+                                trigger=trigger, **stats)
     return ScanResult(
         new_files=[FileInfo(path=e.name, size=e.size, modified=_mtime(e.mtime), status=NEW) for e, _ in done],
         total_files=len(entries),

@@ -1,22 +1,22 @@
 """HTTP routes (sftp). Thin: parse, call one service function, return.
 
 The body is parsed by :func:`sftp_config` rather than by FastAPI's model binding because FastAPI's 422
-echoes the offending input, and the input here carries passwords and private keys.
+echoes the offending input, and the input here carries passwords and private keys. Instead of a
+config, every endpoint takes a stored source: ``{"source": "<name>"}`` or ``?source=<name>``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Depends, Request
-from pydantic import ValidationError
 
 from fileregistry.auth.deps import AdminUser
 from fileregistry.deps import SettingsDep
 from fileregistry.errors import InvalidInput
-from fileregistry.sftp import monitor
+from fileregistry.sftp import monitor, parse
 from fileregistry.sftp.connections import Sessions
+from fileregistry.sftp.parse import json_object
 from fileregistry.sftp.schemas import (
     ConnectionKeyResponse,
     MarkFinishedResponse,
@@ -27,35 +27,31 @@ from fileregistry.sftp.schemas import (
     SFTPConfig,
     StatusResponse,
 )
+from fileregistry.sources import service as sources
 
 router = APIRouter(tags=["sftp"])
 
 
-def _describe(exc: ValidationError) -> str:
-    # loc and msg only: pydantic's "input" would echo secrets.
-    parts = []
-    for err in exc.errors(include_input=False, include_url=False):
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
-        msg = err.get("msg", "invalid").removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "Invalid SFTPConfig: " + "; ".join(parts)
-
-
 async def sftp_config(request: Request) -> SFTPConfig:
-    raw = await request.body()
-    if not raw.strip():
+    """The body's SFTPConfig, or the stored config of ``{"source": name}`` / ``?source=name``."""
+    data = json_object(await request.body(), "SFTPConfig")
+    name = request.query_params.get("source")
+    if data is not None and "source" in data:
+        if name is not None and data["source"] != name:
+            raise InvalidInput("source is given twice (query and body) with different values")
+        name = data["source"]
+        if not isinstance(name, str):
+            raise InvalidInput("source must be a string: the name of a stored SFTP source")
+        others = sorted((set(data) - {"source"}) & set(SFTPConfig.model_fields))
+        if others:
+            raise InvalidInput(f"give either a source or an SFTPConfig, not both (also got: {', '.join(others)})")
+    if name is not None:
+        state = request.app.state
+        return await sources.resolve_config(state.sessions, state.cipher, sources.check_name(name))
+    if data is None:
         raise InvalidInput("Invalid SFTPConfig: a JSON body is required (host, username and one of password, "
-                           "key_path, private_key)")
-    try:
-        data: Any = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidInput("Invalid SFTPConfig: the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidInput("Invalid SFTPConfig: the body must be a JSON object")
-    try:
-        return SFTPConfig.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidInput(_describe(exc)) from None
+                           "key_path, private_key), or {\"source\": \"<name>\"}")
+    return parse.sftp_config(data)
 
 
 def get_sessions(request: Request) -> Sessions:
@@ -66,9 +62,15 @@ Config = Annotated[SFTPConfig, Depends(sftp_config)]
 SessionsDep = Annotated[Sessions, Depends(get_sessions)]
 _BODY = {
     "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": SFTPConfig.model_json_schema()}},
-    }
+        "required": False,
+        "description": "An SFTPConfig, or {\"source\": \"<name>\"} (or no body and ?source=<name>).",
+        "content": {"application/json": {"schema": {"anyOf": [
+            SFTPConfig.model_json_schema(),
+            {"type": "object", "properties": {"source": {"type": "string"}}, "required": ["source"]},
+        ]}}},
+    },
+    "parameters": [{"name": "source", "in": "query", "required": False, "schema": {"type": "string"},
+                    "description": "A stored source's name, instead of a body."}],
 }
 
 

@@ -1,0 +1,5 @@
+"""``python -m fileregistry.cli``."""
+
+from fileregistry.cli import main
+
+main()
