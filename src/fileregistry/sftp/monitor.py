@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from fileregistry.config import Settings
@@ -63,9 +64,14 @@ def _info(row: TrackedFile) -> FileInfo:
 # --------------------------------------------------------------------------- scan
 
 
+Progress = Callable[[int, int, int], None]  # (files done, files to download, bytes done)
+
+
 async def scan(config: SFTPConfig, *, settings: Settings, sessions: Sessions, trigger: str = "api",
-               wait: bool = True) -> ScanResult:
+               wait: bool = True, progress: Progress | None = None) -> ScanResult:
     """List ``<remote_path>/new``, download what is untracked or changed, register it, record the scan.
+
+    ``progress`` (the CLI's bar) is called once the download list is known and after every file.
 
     Scans of one connection never overlap, in any process: a second one waits for the first (up to
     ``scan_wait_timeout``), or with ``wait=False`` gets :class:`Conflict` at once.
@@ -78,7 +84,8 @@ async def scan(config: SFTPConfig, *, settings: Settings, sessions: Sessions, tr
             try:
                 async with asyncio.timeout(settings.sftp_scan_timeout):
                     async with connect(config, settings=settings, sessions=sessions) as rs:
-                        result = await _scan(rs, config, key, settings, sessions, started, t0, stats, trigger)
+                        result = await _scan(rs, config, key, settings, sessions, started, t0, stats, trigger,
+                                             progress)
             except TimeoutError:
                 raise UpstreamTimeout(
                     f"SFTP server {config.host}:{config.port}: scan timed out after {settings.sftp_scan_timeout:g}s"
@@ -114,7 +121,7 @@ async def _list_new(rs: RemoteSession, config: SFTPConfig) -> list[RemoteEntry]:
         raise NotFound(f"directory {new_dir!r} not found on SFTP server {rs.endpoint}") from None
 
 
-async def _scan(rs, config, key, settings, sessions, started, t0, stats, trigger) -> ScanResult:
+async def _scan(rs, config, key, settings, sessions, started, t0, stats, trigger, progress) -> ScanResult:
     entries = await _list_new(rs, config)
     stats["listed"] = len(entries)
     async with unit_of_work(sessions) as s:
@@ -133,7 +140,7 @@ async def _scan(rs, config, key, settings, sessions, started, t0, stats, trigger
         todo.append((e, known.id if known else None))
 
     mirror = Mirror(settings.resolved_mirror_dir, key)
-    done = await _download_all(rs, config, settings, mirror, todo, failed)
+    done = await _download_all(rs, config, settings, mirror, todo, failed, progress)
     done.sort(key=lambda item: item[0].name)
     failed.sort(key=lambda f: f.path)
 
@@ -164,6 +171,7 @@ async def _download_all(
     mirror: Mirror,
     todo: list[tuple[RemoteEntry, int | None]],
     failed: list[FailedFile],
+    progress: Progress | None = None,
 ) -> list[tuple[RemoteEntry, int | None]]:
     """Download with ``sftp_download_concurrency`` workers; each file goes to a temp name and is renamed
     into ``new/`` only when its byte count matches the listing.
@@ -180,11 +188,21 @@ async def _download_all(
     # One shared iterator: each file goes to exactly one worker, here or in a helper process.
     jobs = ((i, item[0].name, item[0].size) for i, item in enumerate(todo))
 
+    total = len(todo)
+    finished = [0, 0]  # files, bytes
+
     def record(i: int, err: str | None) -> None:
         if err is None:
             done.append(todo[i])
+            finished[1] += todo[i][0].size
         else:
             failed.append(FailedFile(path=todo[i][0].name, error=err))
+        finished[0] += 1
+        if progress is not None:
+            progress(finished[0], total, finished[1])
+
+    if progress is not None:
+        progress(0, total, 0)
 
     async def worker() -> None:
         for i, name, size in jobs:
