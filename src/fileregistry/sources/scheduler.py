@@ -127,6 +127,11 @@ class Scheduler:
                 failures, error = row.consecutive_failures, row.last_error
             await store.set_outcome(s, name, next_scan_at=at, failures=failures, error=error)
 
+    async def wait_idle(self) -> None:
+        """Until the scans this process started have finished."""
+        while self._running:
+            await asyncio.wait(list(self._running))
+
     async def aclose(self) -> None:
         for t in list(self._running):
             t.cancel()

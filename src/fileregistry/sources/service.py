@@ -113,16 +113,14 @@ async def put_source(sessions, cipher: SecretCipher, name: str, config: SFTPConf
                 if row is None:
                     row = Source(name=name, created_at=now, consecutive_failures=0)
                     s.add(row)
-                interval_changed = row.scan_interval_seconds != scan_interval_seconds
                 row.connection_key = connection_key(config.host, config.remote_path)
                 row.config_json = orjson.dumps(public).decode()
                 row.secrets_encrypted = cipher.encrypt(secrets) if secrets else None
                 row.scan_interval_seconds = scan_interval_seconds
                 row.updated_at = now
-                if scan_interval_seconds is None:
-                    row.next_scan_at = None
-                elif interval_changed or row.next_scan_at is None:
-                    row.next_scan_at = now  # due now; the scheduler adds the interval after it
+                # A new or replaced config is due at once (a fixed password is tried now, not after
+                # the backoff); the scheduler adds the interval after that scan.
+                row.next_scan_at = None if scan_interval_seconds is None else now
                 row.consecutive_failures = 0
                 row.last_error = None
                 await s.flush()
