@@ -1,0 +1,187 @@
+"""The example DAG's task functions (examples/airflow/sftp_tasks.py) end to end: live server, real sshd.
+
+Also the DAG file itself, imported with a stand-in for Airflow's decorators (Airflow is not a
+dependency of this project), and its task bodies run against the live server.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from fileregistry.client import Client
+
+pytestmark = pytest.mark.sshd
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "airflow"
+
+
+@pytest.fixture
+def sftp_tasks(monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    sys.modules.pop("sftp_tasks", None)
+    return importlib.import_module("sftp_tasks")
+
+
+def admin(server) -> Client:
+    return Client(server.url, refresh_token=server.admin_refresh, user_id=server.admin_id)
+
+
+class Recorder:
+    """A processor that checks it gets the mirrored copy in processing/, and fails on 'bad' files."""
+
+    def __init__(self, zone) -> None:
+        self.zone = zone
+        self.seen: list[Path] = []
+
+    def __call__(self, path: Path) -> dict:
+        self.seen.append(path)
+        assert path.parent == self.zone.mirror.resolve() / "processing"
+        assert path.read_bytes() == (self.zone.path / "processing" / path.name).read_bytes()
+        if path.name.startswith("bad"):
+            raise ValueError("cannot parse " + path.name)
+        return {"size": path.stat().st_size}
+
+
+def _outcomes_on_server(zone, outcomes) -> None:
+    for o in outcomes:
+        assert o.final_name is not None
+        assert (zone.path / o.state / o.final_name).exists(), o
+        assert (zone.mirror / o.state / o.final_name).exists(), o
+    assert list((zone.path / "new").iterdir()) == []
+    assert list((zone.path / "processing").iterdir()) == []
+
+
+def test_scan_process_complete_and_error(server, zone, sftp_tasks):
+    zone.put("a.csv", "1\n2\n")
+    zone.put("b.csv", "3\n")
+    zone.put("bad.csv", "?")
+    fn = Recorder(zone)
+    with admin(server) as fr:
+        names = sftp_tasks.scan_source(fr, zone.cfg)
+        assert names == ["a.csv", "b.csv", "bad.csv"]
+        a = sftp_tasks.process_file(fr, zone.cfg, "a.csv", fn, mirror_dir=server.mirror_dir)
+        assert a.state == "completed" and a.result == {"size": 4} and a.error is None
+        assert a.final_name.startswith("a_") and a.final_name.endswith(".csv")
+        with pytest.raises(ValueError, match="cannot parse bad_"):
+            sftp_tasks.process_file(fr, zone.cfg, "bad.csv", fn, mirror_dir=server.mirror_dir)
+        # the file went to error/ before the exception reached the task
+        [err] = list((zone.path / "error").iterdir())
+        assert err.name.startswith("bad_") and err.read_bytes() == b"?"
+        assert (zone.mirror / "error" / err.name).read_bytes() == b"?"
+        b = sftp_tasks.process_file(fr, zone.cfg, "b.csv", sftp_tasks.count_lines, mirror_dir=server.mirror_dir)
+        assert b.result == {"bytes": 2, "lines": 1}
+        status = fr.status(config=zone.cfg).file_registry
+        assert {k.split("/")[0] for k in status} == {"completed", "error"}
+        # a name claimed already (or gone) is skipped, not failed
+        skipped = sftp_tasks.process_file(fr, zone.cfg, "a.csv", fn, mirror_dir=server.mirror_dir)
+        assert skipped.state == "skipped" and "'completed'" in skipped.error
+    assert [p.name.split("_")[0] for p in fn.seen] == ["a", "bad"]
+    _outcomes_on_server(zone, [a, b])
+    assert sorted(p.name.split("_")[0] for p in (zone.path / "completed").iterdir()) == ["a", "b"]
+
+
+def test_run_source_with_the_mirror_dir_from_env(server, zone, sftp_tasks, monkeypatch):
+    monkeypatch.delenv("FILEREGISTRY_MIRROR_DIR", raising=False)
+    monkeypatch.setenv("FILEREGISTRY_DATA_DIR", str(server.data_dir))
+    for name in ("x1.txt", "bad1.txt", "x2.txt"):
+        zone.put(name, name)
+    with admin(server) as fr:
+        outcomes = sftp_tasks.run_source(fr, zone.cfg, Recorder(zone))
+        assert [(o.name, o.state) for o in outcomes] == [("bad1.txt", "error"), ("x1.txt", "completed"),
+                                                          ("x2.txt", "completed")]
+        assert outcomes[0].error.startswith("ValueError: cannot parse bad1_")
+        _outcomes_on_server(zone, outcomes)
+        # a second run finds nothing new
+        assert sftp_tasks.run_source(fr, zone.cfg, Recorder(zone)) == []
+
+
+def test_resolve_callable_and_target(sftp_tasks):
+    assert sftp_tasks.resolve_callable("sftp_tasks:count_lines") is sftp_tasks.count_lines
+    assert sftp_tasks.resolve_callable(len) is len
+    with pytest.raises(ValueError):
+        sftp_tasks.resolve_callable("no_colon")
+    assert sftp_tasks.target("partner-a") == {"source": "partner-a"}
+    assert sftp_tasks.target({"host": "h"}) == {"config": {"host": "h"}}
+
+
+# --------------------------------------------------------------------------- the DAG file
+
+
+class _FakeTask:
+    """Just enough of Airflow's TaskFlow objects to import the DAG file and run its task bodies."""
+
+    def __init__(self, fn, **kwargs) -> None:
+        self.function = fn
+        self.kwargs = kwargs
+        self.expanded: dict | None = None
+
+    def __call__(self, *args, **kwargs):
+        return ("XComArg", self.function.__name__)
+
+    def expand(self, **kwargs):
+        self.expanded = kwargs
+        return ("MappedXComArg", self.function.__name__)
+
+
+@pytest.fixture
+def fake_airflow(monkeypatch):
+    built: dict = {"tasks": {}, "variables": {}}
+
+    def task(fn=None, **kwargs):
+        def wrap(f):
+            t = _FakeTask(f, **kwargs)
+            built["tasks"][f.__name__] = t
+            return t
+        return wrap(fn) if fn is not None else wrap
+
+    def dag(**kwargs):
+        def wrap(f):
+            def build():
+                built["dag"] = kwargs
+                f()
+            return build
+        return wrap
+
+    class Variable:
+        @staticmethod
+        def get(key):
+            return built["variables"][key]
+
+    sdk = types.ModuleType("airflow.sdk")
+    sdk.dag, sdk.task, sdk.Variable = dag, task, Variable
+    sdk.Param = lambda default=None, **kw: {"default": default, **kw}
+    airflow = types.ModuleType("airflow")
+    airflow.sdk = sdk
+    monkeypatch.setitem(sys.modules, "airflow", airflow)
+    monkeypatch.setitem(sys.modules, "airflow.sdk", sdk)
+    monkeypatch.setitem(sys.modules, "pendulum", types.SimpleNamespace(datetime=lambda *a, **kw: a))
+    return built
+
+
+def test_dag_file_wiring_and_task_bodies(server, zone, sftp_tasks, fake_airflow, monkeypatch):
+    sys.modules.pop("sftp_source_dag", None)
+    importlib.import_module("sftp_source_dag")
+    built = fake_airflow
+    assert built["dag"]["dag_id"] == "fileregistry_sftp_source" and built["dag"]["catchup"] is False
+    scan, process = built["tasks"]["scan"], built["tasks"]["process"]
+    assert process.expanded == {"name": ("XComArg", "scan")}
+    assert process.kwargs["retries"] == 0
+
+    monkeypatch.setenv("FILEREGISTRY_URL", server.url)
+    monkeypatch.setenv("FILEREGISTRY_REFRESH_TOKEN", server.admin_refresh)
+    monkeypatch.setenv("FILEREGISTRY_USER_ID", str(server.admin_id))
+    monkeypatch.setenv("FILEREGISTRY_MIRROR_DIR", str(server.mirror_dir))
+    zone.put("in.csv", "a\nb\nc\n")
+    # the config stands in for a stored source name here (the Variable's value)
+    built["variables"]["fileregistry_sftp_source"] = zone.cfg
+    params = {"source": None, "processor": "sftp_tasks:count_lines"}
+    names = scan.function(params=params)
+    assert names == ["in.csv"]
+    out = process.function(name="in.csv", params=params)
+    assert out["state"] == "completed" and out["result"] == {"bytes": 6, "lines": 3}
+    assert (zone.path / "completed" / out["final_name"]).read_bytes() == b"a\nb\nc\n"
