@@ -1,0 +1,1 @@
+"""UI routes by area: auth (sign in/out), sources, file systems, jobs."""
