@@ -8,6 +8,7 @@ bash scripts/bootstrap.sh test
 need_apt=()
 [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || need_apt+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need_apt+=(openssh-client)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)  # the web UI's browser tests (driven by Playwright)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${need_apt[*]} ..."
