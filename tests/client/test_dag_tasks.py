@@ -163,7 +163,7 @@ def fake_airflow(monkeypatch):
     return built
 
 
-def test_dag_file_wiring_and_task_bodies(server, zone, sftp_tasks, fake_airflow, monkeypatch):
+def test_dag_file_wiring_and_task_bodies(server, zone, sftp_tasks, fake_airflow, monkeypatch, tmp_path):
     sys.modules.pop("sftp_source_dag", None)
     importlib.import_module("sftp_source_dag")
     built = fake_airflow
@@ -177,11 +177,35 @@ def test_dag_file_wiring_and_task_bodies(server, zone, sftp_tasks, fake_airflow,
     monkeypatch.setenv("FILEREGISTRY_USER_ID", str(server.admin_id))
     monkeypatch.setenv("FILEREGISTRY_MIRROR_DIR", str(server.mirror_dir))
     zone.put("in.csv", "a\nb\nc\n")
-    # the config stands in for a stored source name here (the Variable's value)
-    built["variables"]["fileregistry_sftp_source"] = zone.cfg
+    zone.put("bad.csv", "?")
+    with admin(server) as fr:
+        fr.put_source("partner-a", zone.cfg)
+    built["variables"]["fileregistry_sftp_source"] = "partner-a"  # no source param: the Variable
     params = {"source": None, "processor": "sftp_tasks:count_lines"}
     names = scan.function(params=params)
-    assert names == ["in.csv"]
+    assert names == ["bad.csv", "in.csv"]
     out = process.function(name="in.csv", params=params)
     assert out["state"] == "completed" and out["result"] == {"bytes": 6, "lines": 3}
     assert (zone.path / "completed" / out["final_name"]).read_bytes() == b"a\nb\nc\n"
+
+    # a processor given by its dotted name that fails: the task fails, the file is in error/
+    procs = tmp_path / "procs_for_dag.py"
+    procs.write_text("def fail(path):\n    raise RuntimeError('broken ' + path.name)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(RuntimeError, match="broken bad_"):
+        process.function(name="bad.csv", params={"source": "partner-a", "processor": "procs_for_dag:fail"})
+    [err] = list((zone.path / "error").iterdir())
+    assert err.name.startswith("bad_") and err.read_bytes() == b"?"
+    assert list((zone.path / "new").iterdir()) == [] and list((zone.path / "processing").iterdir()) == []
+
+
+def test_tasks_with_a_stored_source(server, zone, sftp_tasks):
+    for name in ("p.csv", "bad-q.csv"):
+        zone.put(name, name)
+    with admin(server) as fr:
+        fr.put_source("partner-b", zone.cfg, scan_interval_seconds=None)
+    # the DAG's identity need not be an admin: a stored source is usable by any user
+    with Client(server.url, refresh_token=server.user_refresh, user_id=server.user_id) as alice:
+        outcomes = sftp_tasks.run_source(alice, "partner-b", Recorder(zone), mirror_dir=server.mirror_dir)
+    assert [(o.name, o.state) for o in outcomes] == [("bad-q.csv", "error"), ("p.csv", "completed")]
+    _outcomes_on_server(zone, outcomes)
