@@ -177,3 +177,26 @@ def test_async_client_vfs(server):
             assert await fr.list_filesystems() == []
 
     asyncio.run(go())
+
+
+def test_upload_after_a_revoked_token_replays_files_and_lists_not_generators(server, tmp_path):
+    from fileregistry.client import Unauthorized
+
+    from .conftest import Recorder, revoke_access_token
+
+    rec = Recorder()
+    src = tmp_path / "tree.jsonl"
+    src.write_bytes(body(tree()))
+    with Client(server.url, refresh_token=server.admin_refresh, user_id=server.admin_id, transport=rec) as fr:
+        fs = fr.create_filesystem("replay")
+        for data in (src, tree(), body(tree())):
+            revoke_access_token(server.db_url, fr._tokens.access_token)
+            job = fr.wait_for_job(fr.upload(fs.id, data).job.id, poll=0.05, timeout=60)
+            assert job.status == "successful"
+        revoke_access_token(server.db_url, fr._tokens.access_token)
+        with pytest.raises(Unauthorized):
+            fr.upload(fs.id, (x for x in tree()))  # a generator cannot be sent twice
+        job = fr.wait_for_job(fr.upload(fs.id, (x for x in tree())).job.id, poll=0.05, timeout=60)
+        assert job.status == "successful"  # ... but the token was refreshed for the next call
+    uploads = [s for _m, p, s in rec.log if p.startswith("/api/v1/bulk_metadata/file_upload/")]
+    assert uploads == [401, 200, 401, 200, 401, 200, 401, 200]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from fileregistry.auth.schemas import AccessTokenInfo
-from fileregistry.client.errors import FileRegistryError, error_for
+from fileregistry.client.errors import FileRegistryError
 
 T = TypeVar("T")
 
@@ -53,8 +53,8 @@ class Call(Generic[T]):
 class Body:
     """A request body sent in chunks: bytes, a file (read anew for each attempt) or an iterable.
 
-    Iterables (of dicts, str or bytes lines) can be sent once only, so a request carrying one is
-    never retried; bytes and paths are.
+    Iterators and generators (of dicts, str or bytes lines) can be sent once only, so a request
+    carrying one is never retried; bytes, paths, lists and tuples are.
     """
 
     def __init__(self, data: bytes | str | os.PathLike[str] | Iterable[Any] | AsyncIterable[Any]) -> None:
@@ -68,6 +68,10 @@ class Body:
             self.length = len(self._data)
         elif isinstance(data, os.PathLike):
             self.length = Path(data).stat().st_size
+        elif isinstance(data, (list, tuple)):
+            pass  # a list of lines can be streamed again
+        elif isinstance(data, Mapping):
+            raise TypeError("an upload body is many lines: pass a list (or iterable) of dicts, not one dict")
         else:
             self.replayable = False
             self._used = False
@@ -248,13 +252,6 @@ def build_request(http: httpx.Client | httpx.AsyncClient, call: Call[Any], token
         if call.body.length is not None and not call.body.is_bytes:
             headers["Content-Length"] = str(call.body.length)
     return http.build_request(call.method, call.path, **kwargs)
-
-
-def check(response: httpx.Response) -> httpx.Response:
-    """Raise the typed error of a non-2xx answer (whose body has been read)."""
-    if response.is_success:
-        return response
-    raise error_for(response)
 
 
 def env_settings() -> dict[str, Any]:
