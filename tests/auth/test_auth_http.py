@@ -265,7 +265,8 @@ def test_open_endpoints(anon_client):
         assert anon_client.get(path).status_code == 200, path
 
 
-OPEN = {"/healthz", "/docs", "/openapi.json", "/redoc", "/docs/oauth2-redirect", V_REFRESH, CREATE, V_ACCESS}
+OPEN = {"/healthz", "/docs", "/openapi.json", "/redoc", "/docs/oauth2-redirect", V_REFRESH, CREATE, V_ACCESS,
+        "/readyz", "/metrics"}  # probes and the Prometheus scrape: open by design (docs/observability.md)
 
 
 def test_every_other_endpoint_needs_a_token(anon_client, client):
