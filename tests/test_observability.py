@@ -359,6 +359,11 @@ def test_formatter_redacts_secret_fields_and_carries_request_id():
         assert secret not in json.dumps(line) and secret not in text_line
     assert "[rid-1]" in text_line and "configured thing" in text_line
     assert redact({"Authorization": "Bearer x"}) == {"Authorization": REDACTED}
+    # Whatever an extra field holds, the line is still written.
+    odd = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "odd", (), None,
+                            extra={"by_id": {1: "a"}, "big": 2**70, "obj": object()})
+    line = json.loads(JsonFormatter().format(odd))
+    assert line["by_id"] == {"1": "a"} and line["big"] == 2**70 and line["obj"].startswith("<object")
 
 
 # --------------------------------------------------------------------------- the real server
@@ -389,15 +394,17 @@ def test_serve_writes_json_logs_with_request_ids(tmp_path):
                     time.sleep(0.1)
             assert r.status_code == 200 and r.headers["x-request-id"] == "probe-1"
             r = httpx.get(f"http://127.0.0.1:{port}/sftp/status?secret=qs-value",
-                          headers={"TOKEN": "header-secret-value"}, timeout=5)
-            assert r.status_code == 401
+                          headers={"TOKEN": "header-secret-value", "X-Request-ID": "call-1"}, timeout=5)
+            assert r.status_code == 401 and r.headers["x-request-id"] == "call-1"
         finally:
             proc.terminate()
             stdout, _ = proc.communicate(timeout=15)
     logs = err_path.read_text()
     lines = [json.loads(line) for line in logs.splitlines() if line.strip()]
-    probe = [x for x in lines if x["request_id"] == "probe-1" and x["logger"] == "fileregistry.access"]
-    assert len(probe) == 1 and probe[0]["route"] == "/readyz" and probe[0]["status"] == 200
+    call_1 = [x for x in lines if x["request_id"] == "call-1" and x["logger"] == "fileregistry.access"]
+    assert len(call_1) == 1
+    assert call_1[0]["route"] == "/sftp/status" and call_1[0]["status"] == 401 and call_1[0]["level"] == "INFO"
+    assert not any(x["request_id"] == "probe-1" for x in lines)  # successful probes log at DEBUG only
     assert not any(x["logger"] == "uvicorn.access" for x in lines)
     assert any(x["logger"].startswith("uvicorn") for x in lines)  # uvicorn's own lines go through us too
     assert "qs-value" not in logs and "header-secret-value" not in logs

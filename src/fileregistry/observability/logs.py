@@ -8,6 +8,7 @@ either library to do it, and one dependency fewer.
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import re
 import sys
@@ -42,6 +43,13 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: redact(v, k) for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
 
 
+def _dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # e.g. an int beyond 64 bits: a log line must never be lost to its encoding
+        return json.dumps(value, default=str)
+
+
 def _timestamp(record: logging.LogRecord) -> str:
     return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -62,7 +70,7 @@ class JsonFormatter(logging.Formatter):
             out["exc"] = self.formatException(record.exc_info)
         elif record.exc_text:
             out["exc"] = record.exc_text
-        return orjson.dumps(out, default=str).decode()
+        return _dumps(out)
 
 
 class TextFormatter(logging.Formatter):
@@ -71,7 +79,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         rid = request_id_var.get() or "-"
         # Values as JSON: a newline in a path cannot forge a second log line.
-        extra = "".join(f" {k}={orjson.dumps(v, default=str).decode()}" for k, v in _fields(record).items())
+        extra = "".join(f" {k}={_dumps(v)}" for k, v in _fields(record).items())
         line = f"{_timestamp(record)} {record.levelname} {record.name} [{rid}] {record.getMessage()}{extra}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)

@@ -20,6 +20,8 @@ error_log = logging.getLogger("fileregistry.errors")
 
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Answered every few seconds by probes and scrapers: their successes are logged at DEBUG, not INFO.
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
 UNMATCHED = "unmatched"  # the route label of requests no route matched (404s): raw paths would explode it
 
 
@@ -73,14 +75,21 @@ class RequestContextMiddleware:
             error_log.exception("unhandled error")
             raise
         finally:
-            duration = time.perf_counter() - started
-            method = scope.get("method", "")
-            route = route_template(scope)
-            record_request(method if method in _METHODS else "other", route, status, duration)
-            # Path without the query string; no headers (TOKEN is a secret), no bodies.
-            access_log.info(
-                "%s %s %s", method, scope.get("path", ""), status,
-                extra={"method": method, "route": route, "path": scope.get("path", ""), "status": status,
-                       "duration_ms": round(duration * 1000, 3)},
-            )
-            request_id_var.reset(token)
+            try:
+                self._finish(scope, status, time.perf_counter() - started)
+            finally:
+                request_id_var.reset(token)
+
+    @staticmethod
+    def _finish(scope: dict[str, Any], status: int, duration: float) -> None:
+        method = scope.get("method", "")
+        route = route_template(scope)
+        record_request(method if method in _METHODS else "other", route, status, duration)
+        # Path without the query string; no headers (TOKEN is a secret), no bodies.
+        path = scope.get("path", "")
+        level = logging.DEBUG if route in PROBES and status < 400 else logging.INFO
+        access_log.log(
+            level, "%s %s %s", method, path, status,
+            extra={"method": method, "route": route, "path": path, "status": status,
+                   "duration_ms": round(duration * 1000, 3)},
+        )
