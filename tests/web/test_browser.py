@@ -261,5 +261,6 @@ def test_expired_session_returns_to_the_page(live, page):
     page.goto(server.url + "/ui/fs?x=1")
     assert "/ui/login" in page.url
     page.get_by_text("Your session has expired").wait_for()
+    shot(page, "10-login-expired")
     sign_in(page, server.url)
     page.wait_for_url(re.compile(r"/ui/fs\?x=1$"))

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import ColumnElement, and_, func, literal, or_, select, tuple_
+from sqlalchemy import and_, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fileregistry.db import UTCDateTime
@@ -29,7 +29,6 @@ MAX_PAGE = 500
 MAX_SEARCH = 200
 
 _files = TrackedFile.__table__
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # files without a remote mtime sort as the oldest
 
 
 @dataclass(frozen=True)
@@ -62,9 +61,9 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _encode(value: Any, row_id: int) -> str:
-    if isinstance(value, datetime):
-        value = {"t": value.astimezone(UTC).isoformat()}
+def _encode(value: Any, row_id: int, sort: str = "") -> str:
+    if sort == "mtime" or isinstance(value, datetime):
+        value = {"t": value.astimezone(UTC).isoformat() if value is not None else None}
     return base64.urlsafe_b64encode(orjson.dumps([value, row_id])).decode().rstrip("=")
 
 
@@ -72,31 +71,51 @@ def _decode(cursor: str, sort: str) -> tuple[Any, int]:
     try:
         value, row_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if sort == "mtime":
-            value = datetime.fromisoformat(value["t"])
-        expected = {"mtime": datetime, "size": int, "name": str}[sort]
-        if not isinstance(row_id, int) or not isinstance(value, expected) or (sort == "mtime" and not value.tzinfo):
-            raise ValueError("cursor")
+            value = None if value["t"] is None else datetime.fromisoformat(value["t"])
+            if value is not None and value.tzinfo is None:
+                raise ValueError("naive time")
+        elif not isinstance(value, {"size": int, "name": str}[sort]):
+            raise TypeError("cursor value")
+        if not isinstance(row_id, int):
+            raise TypeError("cursor id")
     except Exception:  # noqa: BLE001 - any garbage is the client's error
         raise BadRequest("invalid page cursor") from None
     return value, row_id
 
 
-def _sort_column(sort: str) -> ColumnElement:
-    if sort == "mtime":
-        return func.coalesce(_files.c.remote_mtime, literal(_EPOCH, UTCDateTime()))
-    if sort == "size":
-        return _files.c.size
-    return _files.c.name
+_COLUMNS = {"mtime": _files.c.remote_mtime, "size": _files.c.size, "name": _files.c.name}
 
 
 def _sort_value(row: FileRow, sort: str) -> Any:
-    if sort == "mtime":
-        return row.remote_mtime or _EPOCH
-    return row.size if sort == "size" else row.name
+    return {"mtime": row.remote_mtime, "size": row.size, "name": row.name}[sort]
 
 
 def _bind(value: Any, sort: str):
     return literal(value, UTCDateTime()) if sort == "mtime" else literal(value)
+
+
+def _segment(base, sort: str, *, down: bool, nulls: bool, cursor: tuple[Any, int] | None, unique: bool):
+    """One ordered run of rows: plain column order (index-friendly: no expression in ORDER BY), then
+    the id. ``nulls``: the run of files without a remote mtime, ordered by id alone. ``unique``: the
+    sort value alone is unique (a name within one state), so the id is left out of the order."""
+    col, idc = _COLUMNS[sort], _files.c.id
+    if nulls:
+        q = base.where(col.is_(None))
+        if cursor is not None:
+            q = q.where(idc < cursor[1] if down else idc > cursor[1])
+        return q.order_by(idc.desc() if down else idc.asc())
+    q = base.where(col.is_not(None)) if sort == "mtime" else base
+    if cursor is not None:
+        value = _bind(cursor[0], sort)
+        if unique:
+            q = q.where(col < value if down else col > value)
+        else:
+            row_key, bound = tuple_(col, idc), tuple_(value, literal(cursor[1]))
+            q = q.where(row_key < bound if down else row_key > bound)
+    order = [col.desc() if down else col.asc()]
+    if not unique:
+        order.append(idc.desc() if down else idc.asc())
+    return q.order_by(*order)
 
 
 async def state_counts(session: AsyncSession, key: str) -> dict[str, int]:
@@ -134,27 +153,34 @@ async def list_files(
     if after and before:
         raise BadRequest("give either after or before, not both")
     limit = max(1, min(limit, MAX_PAGE))
-    col = _sort_column(sort)
-    q = select(_files.c.id, _files.c.state, _files.c.name, _files.c.original_name, _files.c.size,
-               _files.c.remote_mtime, _files.c.first_seen, _files.c.last_changed).where(
+    base = select(_files.c.id, _files.c.state, _files.c.name, _files.c.original_name, _files.c.size,
+                  _files.c.remote_mtime, _files.c.first_seen, _files.c.last_changed).where(
         _files.c.connection_key == key)
     if state is not None:
-        q = q.where(_files.c.state == state)
+        base = base.where(_files.c.state == state)
     if search:
         pattern = f"%{escape_like(search[:MAX_SEARCH])}%"
-        q = q.where(or_(_files.c.name.ilike(pattern, escape="\\"),
-                        _files.c.original_name.ilike(pattern, escape="\\")))
+        base = base.where(or_(_files.c.name.ilike(pattern, escape="\\"),
+                              _files.c.original_name.ilike(pattern, escape="\\")))
     backwards = before is not None
-    cursor = before or after
+    cursor_text = before or after
+    cursor = _decode(cursor_text, sort) if cursor_text else None
     # Walking backwards (the previous page) is the same query in the opposite order, then reversed.
     down = descending != backwards
-    if cursor:
-        value, row_id = _decode(cursor, sort)
-        key_ = tuple_(col, _files.c.id)
-        bound = tuple_(_bind(value, sort), literal(row_id))
-        q = q.where(key_ < bound if down else key_ > bound)
-    q = q.order_by(col.desc(), _files.c.id.desc()) if down else q.order_by(col.asc(), _files.c.id.asc())
-    rows = [FileRow(*r) for r in (await session.execute(q.limit(limit + 1))).all()]
+    # Files without a remote mtime sort as the oldest: after all others going down, before them going
+    # up. They are a run of their own so that each query orders by plain columns an index can serve
+    # (a COALESCE in ORDER BY would force a sort of every matching row on every page).
+    runs = [False, True] if sort == "mtime" and down else [True, False] if sort == "mtime" else [False]
+    if cursor is not None:  # start in the run the cursor is in
+        runs = runs[runs.index(sort == "mtime" and cursor[0] is None):]
+    unique = sort == "name" and state is not None  # (connection_key, state, name) is unique
+    rows: list[FileRow] = []
+    for i, nulls in enumerate(runs):
+        here = cursor if i == 0 else None
+        q = _segment(base, sort, down=down, nulls=nulls, cursor=here, unique=unique)
+        rows += [FileRow(*r) for r in (await session.execute(q.limit(limit + 1 - len(rows)))).all()]
+        if len(rows) > limit:
+            break
     more = len(rows) > limit
     rows = rows[:limit]
     if backwards:
@@ -165,8 +191,8 @@ async def list_files(
     first, last = (rows[0], rows[-1]) if rows else (None, None)
     return FilePage(
         items=rows,
-        next_cursor=_encode(_sort_value(last, sort), last.id) if has_next and last else None,
-        prev_cursor=_encode(_sort_value(first, sort), first.id) if has_prev and first else None,
+        next_cursor=_encode(_sort_value(last, sort), last.id, sort) if has_next and last else None,
+        prev_cursor=_encode(_sort_value(first, sort), first.id, sort) if has_prev and first else None,
     )
 
 

@@ -59,11 +59,10 @@ async def source_files(
     order = "asc" if order == "asc" else "desc"
     q = (q or "").strip() or None
     async with unit_of_work(request.app.state.sessions) as s:
-        counts = await browse.state_counts(s, src.connection_key)
         page = await browse.list_files(s, src.connection_key, state=state, search=q, sort=sort,
                                        descending=order == "desc", after=after, before=before or None, limit=PAGE)
     return render(request, "source.html", {
-        "src": src, "counts": counts, "page": page, "state": state, "q": q or "", "sort": sort, "order": order,
+        "src": src, "counts": src.counts, "page": page, "state": state, "q": q or "", "sort": sort, "order": order,
         "paged": bool(after or before), "sort_labels": SORT_LABELS, "moves": MOVES, "states": STATES,
         "tab": "files", "nav": "sources",
     })
@@ -74,9 +73,8 @@ async def source_scans(request: Request, name: str, _user: UIUser,
                        after: str | None = Query(None, max_length=2048)) -> Response:
     src = await _summary(request, name)
     async with unit_of_work(request.app.state.sessions) as s:
-        counts = await browse.state_counts(s, src.connection_key)
         page = await browse.list_scans(s, src.connection_key, after=after)
-    return render(request, "source_scans.html", {"src": src, "counts": counts, "page": page, "paged": bool(after),
+    return render(request, "source_scans.html", {"src": src, "counts": src.counts, "page": page, "paged": bool(after),
                                                  "states": STATES, "tab": "scans", "nav": "sources"})
 
 
