@@ -125,10 +125,11 @@ class AsyncClient:
         token = await self._token() if call.authenticated else None
         response = await self._send_once(call, token, stream)
         if response.status_code == 401 and call.authenticated and self._tokens.can_refresh:
-            await response.aclose()
-            token = await self._token(stale=token)  # refreshed even if this call cannot be replayed
             if call.replayable:
-                response = await self._send_once(call, token, stream)
+                await response.aclose()
+                response = await self._send_once(call, await self._token(stale=token), stream)
+            else:  # an iterator body cannot be sent again: refresh for the next call, raise this 401
+                await self._token(stale=token)
         return await self._checked(response)
 
     async def _call(self, call: Call[T]) -> T:

@@ -127,10 +127,11 @@ class Client:
         token = self._token() if call.authenticated else None
         response = self._send_once(call, token, stream)
         if response.status_code == 401 and call.authenticated and self._tokens.can_refresh:
-            response.close()
-            token = self._token(stale=token)  # refreshed even if this call cannot be replayed
             if call.replayable:
-                response = self._send_once(call, token, stream)
+                response.close()
+                response = self._send_once(call, self._token(stale=token), stream)
+            else:  # an iterator body cannot be sent again: refresh for the next call, raise this 401
+                self._token(stale=token)
         return self._checked(response)
 
     def _call(self, call: Call[T]) -> T:
