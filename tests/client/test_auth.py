@@ -147,3 +147,20 @@ def test_async_refresh_before_expiry_and_after_401_shared_by_concurrent_calls(st
     assert len(exchanges) == 3, rec.log
     assert [s for _m, _p, s in rec.log].count(401) == 1
     assert rec.log[-3:] == [("GET", USERINFO, 401), ("POST", EXCHANGE, 201), ("GET", USERINFO, 200)]
+
+
+def test_health_readiness_and_metrics_need_no_token(server):
+    with Client(server.url) as anon:
+        assert anon.healthz() == {"status": "ok"}
+        assert anon.readyz() == {"status": "ready"}
+        assert "# TYPE" in anon.metrics()
+        with pytest.raises(Unauthorized) as exc:
+            anon.userinfo()
+    assert exc.value.message == "Authentication credentials were not provided."
+
+    async def go() -> dict:
+        async with AsyncClient(server.url) as afr:
+            assert "# HELP" in await afr.metrics()
+            return await afr.readyz()
+
+    assert asyncio.run(go()) == {"status": "ready"}

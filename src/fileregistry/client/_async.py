@@ -140,6 +140,14 @@ class AsyncClient:
     async def healthz(self) -> dict[str, Any]:
         return await self._call(ep.healthz())
 
+    async def readyz(self) -> dict[str, Any]:
+        """``{"status": "ready"}``; a server that is not ready raises ServerError (503) naming the problem."""
+        return await self._call(ep.readyz())
+
+    async def metrics(self) -> str:
+        """The Prometheus text exposition of ``/metrics``."""
+        return await self._call(ep.metrics())
+
     async def create_access_token(self, refresh_token: str | None = None,
                                   user_id: int | str | None = None) -> AccessTokenInfo:
         own_token, own_user = self._tokens.refresh_credentials()

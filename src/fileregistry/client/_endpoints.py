@@ -74,6 +74,14 @@ def healthz() -> Call[dict[str, Any]]:
     return Call("GET", "/healthz", _json, authenticated=False)
 
 
+def readyz() -> Call[dict[str, Any]]:
+    return Call("GET", "/readyz", _json, authenticated=False)
+
+
+def metrics() -> Call[str]:
+    return Call("GET", "/metrics", lambda resp: resp.text, authenticated=False)
+
+
 def create_access_token(refresh_token: str, user_id: int | str) -> Call[AccessTokenInfo]:
     return Call("POST", "/integration/v1/createAPIAccessToken/", _model(AccessTokenInfo),
                 json={"refresh_token": refresh_token, "user_id": user_id}, authenticated=False)

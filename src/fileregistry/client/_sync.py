@@ -142,6 +142,14 @@ class Client:
     def healthz(self) -> dict[str, Any]:
         return self._call(ep.healthz())
 
+    def readyz(self) -> dict[str, Any]:
+        """``{"status": "ready"}``; a server that is not ready raises ServerError (503) naming the problem."""
+        return self._call(ep.readyz())
+
+    def metrics(self) -> str:
+        """The Prometheus text exposition of ``/metrics``."""
+        return self._call(ep.metrics())
+
     def create_access_token(self, refresh_token: str | None = None, user_id: int | str | None = None) -> AccessTokenInfo:
         """A new API access token (defaults: this client's refresh token and user id). Does not change
         the token this client uses."""
