@@ -7,6 +7,8 @@ import sys
 
 import typer
 
+from fileregistry.cli import sources as sources_cli
+from fileregistry.cli import vfsgen
 from fileregistry.cli.fs import fs_app
 from fileregistry.cli.users import bootstrap_admin, token_app, user_app
 from fileregistry.config import Settings
@@ -19,6 +21,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(fs_app, name="fs")
+sources_cli.register(app)  # source add/list/remove, scan, status, mark
+vfsgen.register(app)  # vfs-from-dir, vfs-from-sftp
 
 
 @app.command()

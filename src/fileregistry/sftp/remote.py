@@ -573,3 +573,108 @@ class RemoteSession:
         # that grew or shrank shows in the byte count.
         await self._sftp.get(path, os.fspath(dest), block_size=self._max_read, max_requests=128)
         return os.path.getsize(dest)
+
+    # ----------------------------------------------------------------- tree walk (fileregistry vfs-from-sftp)
+
+    async def list_dir(self, path: str, errors: list[str] | None = None) -> list[RemoteDirEntry]:
+        """Every entry of directory ``path`` (files, directories, symlinks, others; not ``.``/``..``),
+        sorted by name, with the attributes the server sends (``lstat``: links are not followed).
+
+        Owner and group names come from SFTP v4+ attributes, else from OpenSSH's ``ls -l`` style
+        longname, else they are the numeric ids. A name that is not UTF-8 (or holds a ``/``) is
+        skipped and described in ``errors`` (raised as :class:`UpstreamError` without it).
+        """
+        h, out = self._h, []
+        with self._translate("listing", path):
+            async with asyncio.timeout(self._op_timeout):
+                handle = await h.opendir(path.encode())
+            try:
+                while True:
+                    try:
+                        async with asyncio.timeout(self._op_timeout):
+                            names, _at_end = await h.readdir(handle)
+                    except asyncssh.SFTPEOFError:
+                        break
+                    for n in names:
+                        raw = n.filename if isinstance(n.filename, bytes) else n.filename.encode()
+                        if raw in (b".", b".."):
+                            continue
+                        try:
+                            name = raw.decode("utf-8")
+                            if "/" in name or "\x00" in name:
+                                raise ValueError
+                        except ValueError:
+                            problem = (f"SFTP server {self.endpoint}: skipped {raw!r} in {path!r}: "
+                                       "not a UTF-8 file name")
+                            if errors is None:
+                                raise UpstreamError(problem) from None
+                            errors.append(problem)
+                            continue
+                        out.append(_dir_entry(name, n.attrs, n.longname))
+            finally:
+                await self._close_handle(handle)
+        out.sort(key=lambda e: e.name)
+        return out
+
+    async def walk(
+        self, top: str, errors: list[str] | None = None
+    ) -> AsyncIterator[tuple[str, list[RemoteDirEntry]]]:
+        """Depth first, pre-order: ``(path relative to top, its entries)`` for ``top`` and every directory
+        below it, each directory's entries together, in name order. Symlinks are listed, never followed.
+
+        With ``errors`` a directory below ``top`` that cannot be listed is described there and skipped
+        (``top`` itself always raises); without it the first error is raised.
+        """
+        stack: list[str] = [""]
+        while stack:
+            rel = stack.pop()
+            full = posixpath.join(top, rel) if rel else top
+            try:
+                entries = await self.list_dir(full, errors)
+            except (NotFound, UpstreamError) as exc:
+                if errors is None or not rel or not self.reusable():  # the connection is gone: stop
+                    raise
+                errors.append(exc.message)
+                continue
+            yield rel, entries
+            stack.extend(posixpath.join(rel, e.name) if rel else e.name
+                         for e in reversed(entries) if e.kind == "dir")
+
+
+@dataclass(slots=True)
+class RemoteDirEntry:
+    """One entry of :meth:`RemoteSession.list_dir`. ``kind``: 'dir', 'file', 'link' or 'other'."""
+
+    name: str
+    kind: str
+    size: int | None
+    mtime: int | None
+    atime: int | None
+    permissions: int | None  # the 0o7777 bits
+    uid: int | None
+    gid: int | None
+    owner: str | None
+    group: str | None
+
+
+def _dir_entry(name: str, attrs: asyncssh.SFTPAttrs, longname) -> RemoteDirEntry:
+    mode = attrs.permissions
+    fmt = statmod.S_IFMT(mode) if mode is not None else _REG
+    kind = {statmod.S_IFDIR: "dir", statmod.S_IFREG: "file", statmod.S_IFLNK: "link"}.get(fmt, "other")
+    owner, group = attrs.owner, attrs.group  # SFTP v4+
+    if (owner is None or group is None) and longname:
+        # OpenSSH (v3): "drwxr-xr-x    2 alice    staff        4096 Jan  1 12:00 name"
+        text = longname.decode("utf-8", "replace") if isinstance(longname, bytes) else longname
+        parts = text.split(None, 5)
+        if len(parts) >= 5 and len(parts[0]) == 10 and parts[1].isdigit() and parts[4].isdigit():
+            owner = owner if owner is not None else parts[2]
+            group = group if group is not None else parts[3]
+    if owner is None and attrs.uid is not None:
+        owner = str(attrs.uid)
+    if group is None and attrs.gid is not None:
+        group = str(attrs.gid)
+    return RemoteDirEntry(
+        name=name, kind=kind, size=attrs.size, mtime=attrs.mtime, atime=attrs.atime,
+        permissions=(mode & 0o7777) if mode is not None else None,
+        uid=attrs.uid, gid=attrs.gid, owner=owner, group=group,
+    )
