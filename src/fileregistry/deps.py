@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from fileregistry.config import Settings
 from fileregistry.db import unit_of_work
@@ -22,7 +22,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_read_conn(request: Request) -> AsyncIterator[AsyncConnection]:
+    """A bare connection for read-only routes: no ORM session and no commit (closing it rolls back).
+    The browse endpoints are hot (a tree view pages through them), and this halves their overhead."""
+    async with request.app.state.engine.connect() as conn:
+        yield conn
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 # scope="function": commit before the response is sent, so a client never sees a 2xx for work
 # that is not yet committed (or that then fails to commit).
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ReadConnDep = Annotated[AsyncConnection, Depends(get_read_conn, scope="function")]

