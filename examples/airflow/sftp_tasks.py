@@ -9,10 +9,11 @@ The lifecycle of one landing-zone file, as a DAG drives it through fileregistry:
         mark_completed(new_name)      ... or mark_error(new_name) when fn raised
 
 The mirror lives on the fileregistry server's disk
-(``<mirror_dir>/<encoded connection key>/<state>/<name>``); the API names files but does not give
-their local paths, so :func:`local_mirror_path` computes it with ``fileregistry.sftp.mirror``. The
-worker running these tasks must see that directory (same host, or a shared volume) and be told
-where it is: ``FILEREGISTRY_MIRROR_DIR``, else ``FILEREGISTRY_DATA_DIR``/mirror, as on the server.
+(``<mirror_dir>/<encoded connection key>/<state>/<name>``). A worker that sees that directory (same
+host, or a shared volume, named by ``FILEREGISTRY_MIRROR_DIR``, else ``FILEREGISTRY_DATA_DIR``/mirror,
+as on the server) reads the file in place (:func:`local_mirror_path`). Any other worker downloads the
+server's copy over HTTP (``GET /sftp/file/<name>?state=processing``) into a temporary directory
+that is removed after ``fn`` returns.
 
 ``source`` is a stored source's name (``PUT /generic/sftp-config/<name>``) or, for ad-hoc use, an
 SFTPConfig dict.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -51,16 +53,15 @@ def target(source: Source) -> dict[str, Any]:
     raise TypeError("source must be a stored source's name or an SFTPConfig dict")
 
 
-def mirror_dir_from_env() -> Path:
-    """The server's mirror root, as the server itself resolves it."""
+def mirror_dir_from_env() -> Path | None:
+    """The server's mirror root as this worker sees it, or None (then files are downloaded)."""
     explicit = os.environ.get("FILEREGISTRY_MIRROR_DIR")
     if explicit:
         return Path(explicit)
     data_dir = os.environ.get("FILEREGISTRY_DATA_DIR")
     if data_dir:
         return Path(data_dir) / "mirror"
-    raise RuntimeError("set FILEREGISTRY_MIRROR_DIR (the fileregistry server's mirror directory, as seen "
-                       "from this worker) to process mirrored files")
+    return None
 
 
 def local_mirror_path(mirror_dir: str | os.PathLike[str], connection_key: str, state: str, name: str) -> Path:
@@ -137,16 +138,21 @@ def process_file(
     """
     where = target(source)
     root = Path(mirror_dir) if mirror_dir is not None else mirror_dir_from_env()
-    key = client.connection_key(**where).connection_key
+    key = client.connection_key(**where).connection_key if root is not None else ""
     try:
         claimed = client.mark_processing(name, **where)
     except (Conflict, NotFound) as exc:
         log.info("skipped %s: %s", name, exc.message)
         return Outcome(name, "skipped", error=exc.message)
     current = claimed.new_filename  # processing/<stem>_<UTC timestamp><ext>: later calls use this name
-    path = local_mirror_path(root, key, "processing", current)
     try:
-        result = fn(path)
+        if root is not None:
+            result = fn(local_mirror_path(root, key, "processing", current))
+        else:
+            with tempfile.TemporaryDirectory(prefix="fileregistry-") as tmp:
+                path = Path(tmp) / current
+                client.download_file(current, "processing", path, **where)
+                result = fn(path)
     except Exception as exc:
         done = client.mark_error(current, **where)
         log.exception("processing %s failed; moved to error/%s", name, done.new_filename or current)

@@ -100,6 +100,43 @@ def test_run_source_with_the_mirror_dir_from_env(server, zone, sftp_tasks, monke
         assert sftp_tasks.run_source(fr, zone.cfg, Recorder(zone)) == []
 
 
+def test_a_worker_without_the_mirror_downloads_the_file(server, zone, sftp_tasks, monkeypatch):
+    monkeypatch.delenv("FILEREGISTRY_MIRROR_DIR", raising=False)
+    monkeypatch.delenv("FILEREGISTRY_DATA_DIR", raising=False)
+    zone.put("big.bin", bytes(range(256)) * 4096)
+    zone.put("bad.bin", b"?")
+    seen: list[Path] = []
+
+    def fn(path: Path) -> int:
+        seen.append(path)
+        assert path.parent != zone.mirror.resolve() / "processing"  # a downloaded copy, not the mirror
+        assert path.read_bytes() == (zone.path / "processing" / path.name).read_bytes()
+        if path.name.startswith("bad"):
+            raise ValueError("bad input")
+        return path.stat().st_size
+
+    with admin(server) as fr:
+        outcomes = sftp_tasks.run_source(fr, zone.cfg, fn)
+    assert [(o.name, o.state, o.result) for o in outcomes] == [("bad.bin", "error", None),
+                                                                ("big.bin", "completed", 256 * 4096)]
+    assert all(not p.exists() for p in seen)  # the temporary copies are gone
+    _outcomes_on_server(zone, outcomes)
+
+
+def test_client_download_file_errors(server, zone):
+    from fileregistry.client import BadRequest, NotFound
+
+    zone.put("a.csv", "1\n")
+    with admin(server) as fr:
+        fr.scan(config=zone.cfg)
+        with pytest.raises(NotFound, match="File nope.csv not found in new state"):
+            fr.download_file("nope.csv", "new", Path(server.data_dir) / "x", config=zone.cfg)
+        assert not (Path(server.data_dir) / "x").exists()
+        assert not list(Path(server.data_dir).glob(".x.part"))
+        with pytest.raises(BadRequest, match="state must be one of"):
+            fr.download_file("a.csv", "archive", Path(server.data_dir) / "x", config=zone.cfg)
+
+
 def test_resolve_callable_and_target(sftp_tasks):
     assert sftp_tasks.resolve_callable("sftp_tasks:count_lines") is sftp_tasks.count_lines
     assert sftp_tasks.resolve_callable(len) is len
@@ -209,3 +246,23 @@ def test_tasks_with_a_stored_source(server, zone, sftp_tasks):
         outcomes = sftp_tasks.run_source(alice, "partner-b", Recorder(zone), mirror_dir=server.mirror_dir)
     assert [(o.name, o.state) for o in outcomes] == [("bad-q.csv", "error"), ("p.csv", "completed")]
     _outcomes_on_server(zone, outcomes)
+
+
+def test_async_client_download_file(server, zone, tmp_path):
+    import asyncio
+    import io
+
+    from fileregistry.client import AsyncClient
+
+    zone.put("a.csv", b"1,2\n" * 1000)
+
+    async def go():
+        async with AsyncClient(server.url, refresh_token=server.admin_refresh, user_id=server.admin_id) as fr:
+            await fr.scan(config=zone.cfg)
+            buf = io.BytesIO()
+            n = await fr.download_file("a.csv", "new", buf, config=zone.cfg)
+            m = await fr.download_file("a.csv", "new", tmp_path / "a.csv", config=zone.cfg)
+            return n, m, buf.getvalue()
+
+    n, m, data = asyncio.run(go())
+    assert n == m == 4000 and data == b"1,2\n" * 1000 == (tmp_path / "a.csv").read_bytes()

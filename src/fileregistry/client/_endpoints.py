@@ -152,6 +152,12 @@ def mark_processing(filename: str, source: str | None, config: ConfigLike | None
                 json=sftp_body(source, config), long=True)
 
 
+def download_file(filename: str, state: str, source: str | None, config: ConfigLike | None) -> Call[None]:
+    """Streamed by the clients (``download_file``); ``parse`` is unused."""
+    return Call("GET", f"/sftp/file/{_segment(filename)}", _nothing, params={"state": state},
+                json=sftp_body(source, config), long=True)
+
+
 def mark_completed(filename: str, source: str | None, config: ConfigLike | None) -> Call[MarkFinishedResponse]:
     return Call("POST", f"/sftp/mark-completed/{_segment(filename)}", _model(MarkFinishedResponse),
                 json=sftp_body(source, config), long=True)

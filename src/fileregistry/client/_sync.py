@@ -194,6 +194,27 @@ class Client:
                         config: ConfigLike | None = None) -> MarkProcessingResponse:
         return self._call(ep.mark_processing(filename, source, config))
 
+    def download_file(self, filename: str, state: str, dest: str | os.PathLike[str] | IO[bytes], *,
+                      source: str | None = None, config: ConfigLike | None = None) -> int:
+        """Write the server's mirror copy of ``<state>/<filename>`` to a path (via a temp file renamed
+        into place) or a binary file; returns the byte count. For workers that do not share the
+        server's disk."""
+        if isinstance(dest, (str, os.PathLike)):
+            final = Path(dest)
+            tmp = final.with_name(f".{final.name}.part")
+            try:
+                with tmp.open("wb") as f:
+                    n = self.download_file(filename, state, f, source=source, config=config)
+                tmp.replace(final)
+                return n
+            finally:
+                tmp.unlink(missing_ok=True)
+        written = 0
+        for chunk in self._stream(ep.download_file(filename, state, source, config), lines=False):
+            dest.write(chunk)
+            written += len(chunk)
+        return written
+
     def mark_completed(self, filename: str, *, source: str | None = None,
                        config: ConfigLike | None = None) -> MarkFinishedResponse:
         return self._call(ep.mark_completed(filename, source, config))
@@ -298,7 +319,9 @@ class Client:
         return written
 
     def _export_chunks(self, fs_id: int, *, lines: bool) -> Iterator[Any]:
-        call = ep.export(fs_id)
+        yield from self._stream(ep.export(fs_id), lines=lines)
+
+    def _stream(self, call: Call[Any], *, lines: bool) -> Iterator[Any]:
         response = self._send(call, stream=True)
         error = None
         try:

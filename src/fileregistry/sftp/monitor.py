@@ -11,10 +11,11 @@ import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fileregistry.config import Settings
 from fileregistry.db import unit_of_work, utcnow
-from fileregistry.errors import AppError, NotFound, UpstreamTimeout
+from fileregistry.errors import AppError, BadRequest, NotFound, UpstreamTimeout
 from fileregistry.sftp import registry
 from fileregistry.observability import metrics
 from fileregistry.sftp.connections import Sessions, connect, connection_lock
@@ -22,7 +23,7 @@ from fileregistry.sftp.download_worker import SPLIT_MIN_FILES, Helper, fetch_one
 from fileregistry.sftp.lease import scan_guard
 from fileregistry.sftp.mirror import Mirror
 from fileregistry.sftp.models import TrackedFile
-from fileregistry.sftp.names import NEW, connection_key, filename_problem, remote_dir
+from fileregistry.sftp.names import NEW, STATES, connection_key, filename_problem, remote_dir, validate_filename
 from fileregistry.sftp.remote import RemoteEntry, RemoteSession, key_line
 from fileregistry.sftp.schemas import (
     ConnectionKeyResponse,
@@ -39,6 +40,7 @@ from fileregistry.sources import store as sources_store
 
 __all__ = [
     "clear_registry",
+    "mirrored_file",
     "get_connection_key",
     "mark_completed",
     "mark_error",
@@ -247,6 +249,25 @@ async def new_files(config: SFTPConfig, *, sessions: Sessions) -> NewFilesRespon
     async with unit_of_work(sessions) as s:
         rows = await registry.files(s, key, NEW)
     return NewFilesResponse(new_files=[_info(r) for r in rows])
+
+
+async def mirrored_file(config: SFTPConfig, filename: str, state: str, *, settings: Settings,
+                        sessions: Sessions) -> tuple[Path, int]:
+    """The local mirror copy of a tracked file (for workers that do not share the server's disk)."""
+    validate_filename(filename)
+    if state not in STATES:
+        raise BadRequest(f"state must be one of {', '.join(STATES)}")
+    key = connection_key(config.host, config.remote_path)
+    async with unit_of_work(sessions) as s:
+        row = await registry.find(s, key, state, filename)
+    if row is None:
+        raise NotFound(f"File {filename} not found in {state} state.")
+    path = Mirror(settings.resolved_mirror_dir, key).path(state, filename)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise NotFound(f"File {filename} is registered in {state} but missing from the local mirror") from None
+    return path, size
 
 
 async def clear_registry(config: SFTPConfig, *, settings: Settings, sessions: Sessions) -> MessageResponse:

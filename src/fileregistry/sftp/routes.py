@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse
 
 from fileregistry.auth.deps import AdminUser
 from fileregistry.deps import SettingsDep
@@ -130,6 +131,22 @@ async def mark_error(
 ) -> MarkFinishedResponse:
     """Move `processing/<filename>` to `error/` (a name collision adds `_1`, `_2`, ...)."""
     return await monitor.mark_error(config, filename, settings=settings, sessions=sessions)
+
+
+@router.get(
+    "/sftp/file/{filename:path}",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file's bytes."}},
+    openapi_extra=_BODY,
+)
+async def download_file(
+    filename: str, config: Config, settings: SettingsDep, sessions: SessionsDep,
+    state: str = Query(..., description="The file's state: new, processing, completed or error."),
+) -> FileResponse:
+    """The local mirror copy of a tracked file, for DAG workers that do not share the server's disk
+    (`?state=processing` after mark-processing; the name is the one in that state)."""
+    path, _size = await monitor.mirrored_file(config, filename, state, settings=settings, sessions=sessions)
+    return FileResponse(path, media_type="application/octet-stream", filename=filename)
 
 
 @router.delete("/sftp/clear-registry", response_model=MessageResponse, openapi_extra=_BODY)
