@@ -83,6 +83,7 @@ def test_sources_click_through(live, page, sshd, ui_settings):
     page.click("button:has-text('Scan now')")
     page.locator(".flash-error").first.wait_for()
     assert "not found" in page.inner_text(".flash-error >> nth=0")
+    shot(page, "11-source-failing")
     page.click("nav.mainnav >> text=Sources")
     broken_row = page.locator("tr[data-source='partner-broken']")
     assert "failing" in broken_row.inner_text()
@@ -117,6 +118,8 @@ def test_sources_click_through(live, page, sshd, ui_settings):
     page.wait_for_url(re.compile(r"state=new"))
     row = page.locator("tr[data-file='invoice_00.csv']")
     row.locator("button:has-text('Start processing')").click()
+    page.locator("#confirm-dialog").wait_for(state="visible")
+    shot(page, "12-confirm-dialog")
     confirm_dialog(page)
     page.get_by_text("File invoice_00.csv moved to processing.").wait_for()
     assert page.locator("tr[data-file='invoice_00.csv']").count() == 0

@@ -246,3 +246,39 @@ def test_static_files_served(ui_client):
     assert r.status_code == 200 and "text/css" in r.headers["content-type"]
     r = ui_client.get("/ui/static/app.js")
     assert r.status_code == 200
+
+
+@pytest.mark.sshd
+def test_moves_confirm_without_script_and_show_server_errors(ui_client, ui_app, sshd):
+    """Without JavaScript a move asks on a page of its own; a move the server refuses shows its error."""
+    from sftp.helpers import Zone
+
+    from fileregistry.db import unit_of_work
+    from fileregistry.sftp import registry
+    from fileregistry.sftp.schemas import SFTPConfig
+    from fileregistry.sources import service
+
+    zone = Zone(sshd, ui_app.state.settings.resolved_mirror_dir)
+    state = ui_app.state
+
+    async def seed():
+        await service.put_source(state.sessions, state.cipher, "zone", SFTPConfig.model_validate(zone.cfg), None)
+        async with unit_of_work(state.sessions) as s:  # registered, but not on the server
+            await registry.register_new(s, zone.key, [("ghost.csv", 3, None)])
+            return (await registry.find(s, zone.key, "new", "ghost.csv")).id
+
+    file_id = ui_client.portal.call(seed)
+    assert login(ui_client).status_code == 303
+    token = csrf_of(ui_client.get("/ui/sources/zone").text)
+    url = f"/ui/sources/zone/files/{file_id}/move"
+    r = ui_client.post(url, data={"csrf": token, "to": "processing", "back": "/ui/sources/zone"})
+    assert r.status_code == 200 and "Move ghost.csv?" in r.text and 'name="confirmed" value="yes"' in r.text
+    r = ui_client.post(url, data={"csrf": token, "to": "completed", "confirmed": "yes"})
+    assert "ghost.csv is new; it can move to processing, not completed." in r.text
+    r = ui_client.post(url, data={"csrf": token, "to": "processing", "confirmed": "yes",
+                                  "back": "/ui/sources/zone"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/ui/sources/zone"
+    page = ui_client.get("/ui/sources/zone")
+    banner = re.search(r'class="flash flash-error".*?<span class="flash-text">(.*?)</span>', page.text, re.DOTALL)
+    assert banner and "ghost.csv" in banner.group(1), page.text[:3000]
+    assert 'data-file="ghost.csv"' in page.text  # still new: nothing moved
