@@ -74,6 +74,21 @@ def test_user_commands(cli):
     assert p.returncode == 1 and p.stderr.strip() == "error: no user 'ghost'"
 
 
+def test_user_set_password(cli):
+    from fileregistry.auth.crypto import verify_password
+
+    cli("user", "create", "carol")
+    assert _db(cli.settings, lambda s: users.get_user(s, "carol")).password_hash is None
+    p = cli("user", "set-password", "carol", stdin="s3cret-Pass\n")
+    assert p.stdout.strip() == "password of 'carol' set" and "s3cret" not in p.stdout + p.stderr
+    assert verify_password("s3cret-Pass", _db(cli.settings, lambda s: users.get_user(s, "carol")).password_hash)
+    p = cli("user", "set-password", "carol", stdin="\n", ok=False)
+    assert p.returncode == 1 and p.stderr.strip() == "error: empty password"
+    p = cli("user", "set-password", "ghost", stdin="x\n", ok=False)
+    assert p.returncode == 1 and p.stderr.strip() == "error: no user 'ghost'"
+    assert verify_password("s3cret-Pass", _db(cli.settings, lambda s: users.get_user(s, "carol")).password_hash)
+
+
 def test_token_commands(cli):
     uid = int(cli("user", "create", "bob").stdout)
     p = cli("token", "create", "bob", "--name", "ci", "--days", "7")

@@ -69,6 +69,16 @@ async def set_disabled(session: AsyncSession, username: str, disabled: bool) -> 
     return user
 
 
+async def set_password(session: AsyncSession, username: str, password: str) -> User:
+    """Set (or replace) the web UI password of ``username``; its UI sessions end at their next click."""
+    if not password:
+        raise InvalidInput("password must not be empty")
+    user = await get_user(session, username)
+    user.password_hash = crypto.hash_password(password)
+    await session.flush()
+    return user
+
+
 async def count_users(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(User)) or 0)
 

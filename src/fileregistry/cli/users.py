@@ -73,6 +73,25 @@ def user_create(
     typer.echo(user.id)
 
 
+@user_app.command("set-password")
+def user_set_password(name: str = typer.Argument(..., help="Username.")) -> None:
+    """Set a user's web UI password, read from stdin (prompted without echo on a terminal)."""
+    from fileregistry.auth import users
+
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass(f"new password for {name}: ")
+        if password != getpass.getpass("again: "):
+            raise InvalidInput("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise InvalidInput("empty password")
+    _run(lambda s: users.set_password(s, name, password))
+    typer.echo(f"password of {name!r} set")
+
+
 @user_app.command("list")
 def user_list() -> None:
     """List users."""
@@ -168,4 +187,6 @@ def bootstrap_admin(settings: Settings, host: str, port: int) -> None:
                f"  {token}\n"
                f"Exchange it for an API access token (send that as the TOKEN header): curl -X POST "
                f"http://{shown_host}:{shown_port}/integration/v1/createAPIAccessToken/ -H 'Content-Type: "
-               f"application/json' -d '{{\"refresh_token\": \"<token>\", \"user_id\": {user.id}}}'")
+               f"application/json' -d '{{\"refresh_token\": \"<token>\", \"user_id\": {user.id}}}'"
+               f"\nTo sign in to the web UI at http://{shown_host}:{shown_port}/ui, give it a password: "
+               f"fileregistry user set-password admin")

@@ -17,6 +17,12 @@ class TrackedFile(Base):
     __table_args__ = (
         UniqueConstraint("connection_key", "state", "name", name="uq_sftp_files_key_state_name"),
         Index("ix_sftp_files_key_state", "connection_key", "state"),
+        # Browsing one source across states (web UI), keyset-paged by these orders (0005).
+        Index("ix_sftp_files_key_mtime", "connection_key", "remote_mtime", "id"),
+        Index("ix_sftp_files_key_size", "connection_key", "size", "id"),
+        Index("ix_sftp_files_key_name", "connection_key", "name", "id"),
+        Index("ix_sftp_files_key_state_mtime", "connection_key", "state", "remote_mtime", "id"),
+        Index("ix_sftp_files_key_state_size", "connection_key", "state", "size", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
