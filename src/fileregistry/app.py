@@ -34,6 +34,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await upgrade(engine)
         app.state.settings = settings
         app.state.engine = engine
+        # Single-statement reads (the token check, browse pages) need no transaction: on PostgreSQL
+        # autocommit skips the BEGIN and ROLLBACK round trips (same pool, same connections). On
+        # SQLite switching the mode costs more than it saves (measured), so reads use it as is.
+        app.state.read_engine = (engine if engine.dialect.name == "sqlite"
+                                 else engine.execution_options(isolation_level="AUTOCOMMIT"))
         app.state.sessions = session_factory(engine)
         from fileregistry.sources.crypto import load_cipher, verify_cipher
 

@@ -23,9 +23,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 async def get_read_conn(request: Request) -> AsyncIterator[AsyncConnection]:
-    """A bare connection for read-only routes: no ORM session and no commit (closing it rolls back).
+    """A bare autocommit connection for read-only routes: no ORM session, no transaction.
     The browse endpoints are hot (a tree view pages through them), and this halves their overhead."""
-    async with request.app.state.engine.connect() as conn:
+    async with request.app.state.read_engine.connect() as conn:
         yield conn
 
 

@@ -39,7 +39,7 @@ async def current_user(request: Request, token: Annotated[str | None, Security(t
     # Its own short connection, not the request's session: a request that then waits (for a
     # connection lock, an SFTP server) must not hold a pooled database connection meanwhile, or
     # N such requests exhaust the pool and starve the one holding the lock.
-    user = await tokens.authenticate_on(request.app.state.engine, token)
+    user = await tokens.authenticate_on(request.app.state.read_engine, token)
     if user is None:
         raise Unauthorized(FAILED)
     return user
