@@ -116,3 +116,26 @@ def test_token_commands(cli):
     assert p.returncode == 1 and p.stderr.startswith("error: ")
     p = cli("token", "create", "ghost", ok=False)
     assert p.returncode == 1 and p.stderr.strip() == "error: no user 'ghost'"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("user", "create"), "error: Missing argument 'name'."),
+        (("source", "add", "x", "--host", "h"), "error: Missing option '--username'."),
+        (("source", "add", "x", "--host", "h", "--username", "u", "--port", "abc"), "error: Invalid value for '--port'"),
+        (("nosuch",), "error: No such command 'nosuch'."),
+        (("user", "list", "--bogus"), "error: No such option: --bogus"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_1(cli, args, message):
+    p = cli(*args, ok=False)
+    assert p.returncode == 1, p.stderr
+    assert p.stderr.startswith(message) and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+    assert p.stdout == ""
+
+
+def test_help_still_works(cli):
+    p = cli("--help")
+    assert "Usage: fileregistry" in p.stdout and p.returncode == 0
+    assert "source" in cli("source", "--help").stdout

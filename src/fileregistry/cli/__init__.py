@@ -73,8 +73,29 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 
 
 def main() -> None:
+    """Every failure is one ``error: ...`` line on stderr and exit code 1: our errors, and the
+    command line's own (a missing option, a bad value), which Click would print as a usage box with
+    exit code 2. ``--help`` and a bare group still print their help."""
+    Abort = typer.Abort
+    try:  # recent Typer vendors Click; older releases use Click itself
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError
+    except ImportError:  # pragma: no cover - depends on the installed Typer
+        from click.exceptions import ClickException, NoArgsIsHelpError
+
     try:
-        app()
+        code = app(standalone_mode=False)
     except AppError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         sys.exit(1)
+    except NoArgsIsHelpError as exc:
+        exc.show()  # a group called without a command: its help, as before
+        sys.exit(2)
+    except ClickException as exc:
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+        sys.exit(1)
+    except Abort:  # Ctrl-C at a prompt
+        typer.echo("error: aborted", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
