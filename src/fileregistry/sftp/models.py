@@ -68,7 +68,7 @@ class ScanRecord(Base):
     failed_count: Mapped[int] = mapped_column(Integer, default=0)
     bytes_downloaded: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    trigger: Mapped[str | None] = mapped_column(String(16), nullable=True)  # api | schedule | cli
+    trigger: Mapped[str | None] = mapped_column(String(16), nullable=True)  # api | schedule | cli | ui
 
 
 class KnownHostKey(Base):
