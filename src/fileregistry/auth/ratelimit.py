@@ -70,14 +70,15 @@ class FailureLimiter:
             del self._failures[next(iter(self._failures))]
 
 
-def get_limiter(request: Request) -> FailureLimiter:
-    """The app's limiter, created on first use from the app's settings."""
+def get_limiter(request: Request, name: str = "auth_failure_limiter") -> FailureLimiter:
+    """The app's limiter called ``name`` (token exchanges; the web UI's sign-in keeps its own),
+    created on first use from the app's settings."""
     state = request.app.state
-    limiter = getattr(state, "auth_failure_limiter", None)
+    limiter = getattr(state, name, None)
     if limiter is None:
         settings = state.settings
         limiter = FailureLimiter(settings.auth_max_failures, settings.auth_failure_window_seconds)
-        state.auth_failure_limiter = limiter
+        setattr(state, name, limiter)
     return limiter
 
 

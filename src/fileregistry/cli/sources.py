@@ -326,18 +326,11 @@ def scan_cmd(
 
 
 async def _newest(sessions, key: str, limit: int) -> list[Any]:
-    from sqlalchemy import select
-
     from fileregistry.db import unit_of_work
-    from fileregistry.sftp.models import TrackedFile
+    from fileregistry.sftp import registry
 
-    if limit <= 0:
-        return []
     async with unit_of_work(sessions) as s:
-        return list(await s.scalars(
-            select(TrackedFile).where(TrackedFile.connection_key == key)
-            .order_by(TrackedFile.last_changed.desc(), TrackedFile.id.desc()).limit(limit)
-        ))
+        return await registry.recently_changed(s, key, limit)
 
 
 def status_cmd(

@@ -194,3 +194,13 @@ async def remember_host_key(session: AsyncSession, host: str, port: int, line: s
         from sqlalchemy.dialects.sqlite import insert as upsert
     await session.execute(upsert(KnownHostKey).values(**values).on_conflict_do_nothing())
     return await known_host_key(session, host, port) or line
+
+
+async def recently_changed(session: AsyncSession, key: str, limit: int) -> list[TrackedFile]:
+    """The ``limit`` files of a connection that changed state last, newest first."""
+    if limit <= 0:
+        return []
+    return list(await session.scalars(
+        select(TrackedFile).where(TrackedFile.connection_key == key)
+        .order_by(TrackedFile.last_changed.desc(), TrackedFile.id.desc()).limit(limit)
+    ))

@@ -166,7 +166,7 @@ async def resolve_config(sessions, cipher: SecretCipher, name: str) -> SFTPConfi
 async def overview(sessions, names: list[str] | None = None) -> list[SourceSummary]:
     """Counts by state, oldest new file, last scan and schedule state of every (or the named) source."""
     async with unit_of_work(sessions) as s:
-        rows = [r for r in await store.all_sources(s) if names is None or r.name in names]
+        rows = await store.all_sources(s, names)
         keys = sorted({r.connection_key for r in rows})
         counts = await store.counts_by_key(s, keys)
         oldest = await store.oldest_new_by_key(s, keys)

@@ -18,8 +18,11 @@ async def get(s: AsyncSession, name: str, *, for_update: bool = False) -> Source
     return await s.scalar(stmt)
 
 
-async def all_sources(s: AsyncSession) -> list[Source]:
-    return list(await s.scalars(select(Source).order_by(Source.name)))
+async def all_sources(s: AsyncSession, names: list[str] | None = None) -> list[Source]:
+    stmt = select(Source).order_by(Source.name)
+    if names is not None:
+        stmt = stmt.where(Source.name.in_(names))
+    return list(await s.scalars(stmt))
 
 
 async def remove(s: AsyncSession, name: str) -> bool:

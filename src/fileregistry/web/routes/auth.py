@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from fileregistry.auth.ratelimit import FailureLimiter, client_key
+from fileregistry.auth.ratelimit import client_key, get_limiter
 from fileregistry.web.login import check_password
 from fileregistry.web.routing import LOGIN, SessionDep, UIRoute, codec_for, render
 from fileregistry.web.security import HOME, safe_next
@@ -16,17 +16,6 @@ router = APIRouter(route_class=UIRoute, include_in_schema=False)
 
 BAD_LOGIN = "Invalid username or password."
 MAX_PASSWORD = 4096
-
-
-def _limiter(request: Request) -> FailureLimiter:
-    """Failed sign-ins per client IP (in memory, per process), with the token endpoints' policy."""
-    state = request.app.state
-    limiter = getattr(state, "ui_login_limiter", None)
-    if limiter is None:
-        s = state.settings
-        limiter = FailureLimiter(s.auth_max_failures, s.auth_failure_window_seconds)
-        state.ui_login_limiter = limiter
-    return limiter
 
 
 @router.get("/ui", response_class=Response)
@@ -53,7 +42,8 @@ async def login(
 ) -> Response:
     target = safe_next(next)
     ctx = {"next": target if target != HOME else "", "username": username}
-    limiter, who = _limiter(request), client_key(request)
+    # Failed sign-ins per client IP (in memory, per process), with the token endpoints' policy.
+    limiter, who = get_limiter(request, "ui_login_limiter"), client_key(request)
     wait = limiter.retry_after(who)
     if wait:
         ctx["error"] = f"Too many failed sign-in attempts from your address. Try again in {wait} s."
