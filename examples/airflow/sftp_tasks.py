@@ -105,6 +105,8 @@ def scan_source(client: Client, source: Source) -> list[str]:
     result = client.scan(**where)
     for failed in result.failed_files:
         log.warning("not downloaded, retried by the next scan: %s (%s)", failed.path, failed.error)
+    for name in result.removed_files:
+        log.warning("gone from the server before it was claimed, unregistered: %s", name)
     log.info("scan: %d files in new/, %d downloaded", result.total_files, len(result.new_files))
     return sorted(f.path for f in client.new_files(**where).new_files)
 

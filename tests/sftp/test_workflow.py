@@ -105,6 +105,29 @@ def test_changed_new_file_is_downloaded_again(client, zone):
     assert r["updated_files"] == ["a.csv"] and (zone.mirror / "new" / "a.csv").read_bytes() == b"THREE"
 
 
+def test_new_file_gone_from_server_is_unregistered(client, zone):
+    zone.put("a.csv", b"aa")
+    zone.put("b.csv", b"bb")
+    zone.put("c.csv", b"cc")
+    call(client, "POST", "/sftp/scan", zone.cfg)
+    claimed = call(client, "POST", "/sftp/mark-processing/c.csv", zone.cfg).json()["new_filename"]
+    (zone.path / "new" / "a.csv").unlink()  # the partner takes a.csv back
+    (zone.path / "processing" / claimed).unlink()  # a claimed file is never touched by a scan
+    r = call(client, "POST", "/sftp/scan", zone.cfg).json()
+    assert r["removed_files"] == ["a.csv"] and r["new_files"] == [] and r["total_files"] == 1
+    st = call(client, "GET", "/sftp/status", zone.cfg).json()
+    assert sorted(st["file_registry"]) == ["new/b.csv", f"processing/{claimed}"]
+    assert not (zone.mirror / "new" / "a.csv").exists()
+    assert (zone.mirror / "new" / "b.csv").read_bytes() == b"bb"
+    assert (zone.mirror / "processing" / claimed).read_bytes() == b"cc"
+    assert [f["path"] for f in call(client, "GET", "/sftp/new-files", zone.cfg).json()["new_files"]] == ["b.csv"]
+    # Dropped again later: a new file like any other.
+    zone.put("a.csv", b"again")
+    r = call(client, "POST", "/sftp/scan", zone.cfg).json()
+    assert [f["path"] for f in r["new_files"]] == ["a.csv"] and r["removed_files"] == []
+    assert (zone.mirror / "new" / "a.csv").read_bytes() == b"again"
+
+
 def test_lifecycle_dirs_created_on_first_use(client, zone):
     zone.put("x.txt")
     call(client, "POST", "/sftp/scan", zone.cfg)

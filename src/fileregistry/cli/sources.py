@@ -310,7 +310,8 @@ def scan_cmd(
     nbytes = sum(f.size for f in result.new_files)
     typer.echo(f"scanned {source}: {result.total_files} files in new/, {len(result.new_files)} downloaded "
                f"({len(result.new_files) - len(updated)} new, {len(updated)} updated), "
-               f"{len(result.failed_files)} failed, {fmt_bytes(nbytes)} in {fmt_seconds(result.scan_duration)}")
+               f"{len(result.failed_files)} failed, {len(result.removed_files)} gone from the server, "
+               f"{fmt_bytes(nbytes)} in {fmt_seconds(result.scan_duration)}")
     if result.new_files:
         typer.echo("")
         typer.echo(table(["", "FILE", "SIZE", "MODIFIED"],
@@ -320,6 +321,10 @@ def scan_cmd(
         typer.echo("")
         typer.echo(table(["", "FILE", "ERROR (retried by the next scan)"],
                          [["FAILED", f.path, f.error] for f in result.failed_files]))
+    if result.removed_files:
+        typer.echo("")
+        typer.echo(table(["", "FILE (no longer on the server: unregistered)"],
+                         [["REMOVED", name] for name in result.removed_files]))
 
 
 # --------------------------------------------------------------------------- status

@@ -66,6 +66,8 @@ class ScanRecord(Base):
     new_count: Mapped[int] = mapped_column(Integer, default=0)
     updated_count: Mapped[int] = mapped_column(Integer, default=0)
     failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Tracked 'new' files no longer on the server, unregistered by this scan (0006).
+    removed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     bytes_downloaded: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     trigger: Mapped[str | None] = mapped_column(String(16), nullable=True)  # api | schedule | cli | ui

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -37,6 +38,8 @@ from fileregistry.sftp.schemas import (
 )
 from fileregistry.sftp.transitions import mark_completed, mark_error, mark_processing
 from fileregistry.sources import store as sources_store
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "clear_registry",
@@ -81,7 +84,8 @@ async def scan(config: SFTPConfig, *, settings: Settings, sessions: Sessions, tr
     key = connection_key(config.host, config.remote_path)
     async with scan_guard(key, settings=settings, sessions=sessions, wait=wait):
         started, t0 = utcnow(), time.perf_counter()
-        stats = {"listed": 0, "new_count": 0, "updated_count": 0, "failed_count": 0, "bytes_downloaded": 0}
+        stats = {"listed": 0, "new_count": 0, "updated_count": 0, "failed_count": 0, "removed_count": 0,
+                 "bytes_downloaded": 0}
         try:
             try:
                 async with asyncio.timeout(settings.sftp_scan_timeout):
@@ -128,6 +132,11 @@ async def _scan(rs, config, key, settings, sessions, started, t0, stats, trigger
     stats["listed"] = len(entries)
     async with unit_of_work(sessions) as s:
         seen = await registry.new_state_index(s, key)
+    # Tracked 'new' files the partner took back (deleted or renamed away before anyone claimed them):
+    # they can never be marked, so they leave the registry and the mirror instead of sitting in
+    # new-files forever. A listing that failed raised above, so absence here is real.
+    listed = {e.name for e in entries}
+    removed = sorted(name for name in seen if name not in listed)
 
     failed: list[FailedFile] = []
     todo: list[tuple[RemoteEntry, int | None]] = []
@@ -149,13 +158,17 @@ async def _scan(rs, config, key, settings, sessions, started, t0, stats, trigger
     inserted = [(e.name, e.size, _mtime(e.mtime)) for e, fid in done if fid is None]
     updated = [(fid, e.size, _mtime(e.mtime)) for e, fid in done if fid is not None]
     stats.update(new_count=len(inserted), updated_count=len(updated), failed_count=len(failed),
-                 bytes_downloaded=sum(e.size for e, _ in done))
+                 removed_count=len(removed), bytes_downloaded=sum(e.size for e, _ in done))
     duration = time.perf_counter() - t0
     async with unit_of_work(sessions) as s:
         await registry.register_new(s, key, inserted)
         await registry.update_changed(s, updated)
+        await registry.unregister_new(s, [seen[name].id for name in removed])
         await registry.add_scan(s, connection_key=key, started_at=started, duration=duration, error=None,
                                 trigger=trigger, **stats)
+    if removed:
+        log.info("scan of %s: %d tracked new file(s) gone from the server, unregistered", key, len(removed))
+        await asyncio.to_thread(lambda: [mirror.remove(NEW, name) for name in removed])
     return ScanResult(
         new_files=[FileInfo(path=e.name, size=e.size, modified=_mtime(e.mtime), status=NEW) for e, _ in done],
         total_files=len(entries),
@@ -163,6 +176,7 @@ async def _scan(rs, config, key, settings, sessions, started, t0, stats, trigger
         scan_duration=round(duration, 6),
         updated_files=[e.name for e, fid in done if fid is not None],
         failed_files=failed,
+        removed_files=removed,
     )
 
 

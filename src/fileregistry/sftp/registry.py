@@ -112,6 +112,15 @@ async def update_changed(session: AsyncSession, files: Sequence[tuple[int, int, 
         )
 
 
+async def unregister_new(session: AsyncSession, ids: Sequence[int]) -> None:
+    """Forget tracked files by id, with their events, but only while they are still in state ``new``."""
+    for i in range(0, len(ids), CHUNK):
+        chunk = list(ids[i : i + CHUNK])
+        gone = select(_files.c.id).where(_files.c.id.in_(chunk), _files.c.state == "new")
+        await session.execute(delete(_events).where(_events.c.file_id.in_(gone)))
+        await session.execute(delete(_files).where(_files.c.id.in_(chunk), _files.c.state == "new"))
+
+
 async def add_scan(session: AsyncSession, **fields) -> None:
     session.add(ScanRecord(**fields))
     await session.flush()

@@ -72,6 +72,10 @@ class ScanResult(BaseModel):
     scan_duration: float
     updated_files: list[str] = Field(default_factory=list, description="Tracked 'new' files re-downloaded.")
     failed_files: list[FailedFile] = Field(default_factory=list, description="Not registered; retried next scan.")
+    removed_files: list[str] = Field(
+        default_factory=list,
+        description="Tracked 'new' files no longer in <remote_path>/new: unregistered, mirror copies deleted.",
+    )
 
 
 class StatusResponse(BaseModel):

@@ -99,6 +99,8 @@ async def scan_now(request: Request, name: str, _admin: UIAdmin, back: Annotated
                                wait=False)
         parts = [f"{r.total_files} listed", f"{len(r.new_files) - len(r.updated_files)} new",
                  f"{len(r.updated_files)} changed", f"{len(r.failed_files)} failed"]
+        if r.removed_files:
+            parts.append(f"{len(r.removed_files)} gone from the server (unregistered)")
         return f"Scanned {name} in {r.scan_duration:.1f} s: " + ", ".join(parts) + "."
 
     return await run_action(request, go, safe_next(back, f"/ui/sources/{name}"))
