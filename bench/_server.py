@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -35,6 +36,16 @@ def vm_hwm_mb(pid: int | str = "self") -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def install_key(key: Path, data_dir: Path, name: str = "bench_ed25519") -> str:
+    """Copy a private key into ``<data_dir>/keys`` (the default FILEREGISTRY_SFTP_KEY_DIR, the only place an
+    SFTP config's ``key_path`` may point to) and return the ``key_path`` to use: its name, relative to it."""
+    keys = data_dir / "keys"
+    keys.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(key, keys / name)
+    os.chmod(keys / name, 0o600)
+    return name
 
 
 def _cli(env: dict, *args: str) -> str:

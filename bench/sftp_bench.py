@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import _peers  # noqa: E402
 import httpx  # noqa: E402
-from _server import run_server, vm_hwm_mb  # noqa: E402
+from _server import install_key, run_server, vm_hwm_mb  # noqa: E402
 
 from fileregistry.testing.sshd import SshdServer, run_sshd  # noqa: E402
 
@@ -92,10 +92,14 @@ def our_scan(s: SshdServer, remote_path: Path, work: Path, concurrency: int = 32
         "data_dir": str(work / "data"),
         "mirror_dir": str(work / "mirror"),
         "concurrency": concurrency,
-        "config": {"host": s.host, "port": s.port, "username": s.username, "key_path": str(s.user_key_path),
+        "config": {"host": s.host, "port": s.port, "username": s.username,
+                   "key_path": install_key(s.user_key_path, work / "data"),
                    "remote_path": str(remote_path), "host_key": s.host_pubkey_line},
     }
-    r = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True)
+    # The key dir in the environment too: the download helper processes read it from there.
+    env = dict(os.environ, FILEREGISTRY_SFTP_KEY_DIR=str(work / "data" / "keys"))
+    r = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True,
+                       env=env)
     if r.returncode != 0:
         raise RuntimeError(r.stderr[-3000:])
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -174,10 +178,11 @@ def section_rescan(s: SshdServer, base: Path, m: int) -> None:
 def section_transitions(s: SshdServer, base: Path, n: int = 1000, clients: int = 16) -> None:
     lz = s.root / "transitions"
     fill(lz / "new", 2 * n, size=64)
-    cfg = {"host": s.host, "port": s.port, "username": s.username, "key_path": str(s.user_key_path),
-           "remote_path": str(lz), "host_key": s.host_pubkey_line}
+    data_dir = base / "server-data"
+    cfg = {"host": s.host, "port": s.port, "username": s.username,
+           "key_path": install_key(s.user_key_path, data_dir), "remote_path": str(lz), "host_key": s.host_pubkey_line}
     print(f"\n== transitions over HTTP: {n} mark-processing one by one, then {n} with {clients} clients")
-    with run_server(base / "server-data") as srv:
+    with run_server(data_dir) as srv:
         h = {"TOKEN": srv.token}
         with httpx.Client(base_url=srv.url, headers=h, timeout=60) as c:
             r = c.post("/sftp/scan", json=cfg)

@@ -17,6 +17,11 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; overrides the SQLite file in data_dir. postgresql:// URLs work."
     )
     mirror_dir: Path | None = Field(None, description="Local mirror root; defaults to <data_dir>/mirror.")
+    sftp_key_dir: Path | None = Field(
+        None,
+        description="The only directory an SFTP config's key_path may name a private key file in (a relative "
+        "key_path is taken relative to it); defaults to <data_dir>/keys.",
+    )
     auto_migrate: bool = Field(True, description="Run Alembic migrations when the server starts.")
     log_level: str = "INFO"
 
@@ -87,6 +92,10 @@ class Settings(BaseSettings):
     @property
     def resolved_mirror_dir(self) -> Path:
         return (self.mirror_dir or self.data_dir / "mirror").resolve()
+
+    @property
+    def resolved_sftp_key_dir(self) -> Path:
+        return (self.sftp_key_dir or self.data_dir / "keys").resolve()
 
     @property
     def resolved_database_url(self) -> str:

@@ -52,7 +52,7 @@ class Mirror:
     def state_dir(self, state: str) -> Path:
         if state not in STATES:
             raise ValueError(state)
-        return self.base / state
+        return self._inside(self.base / state)  # a state dir symlinked out of the mirror is refused
 
     def path(self, state: str, name: str) -> Path:
         validate_filename(name)
@@ -94,6 +94,6 @@ class Mirror:
 
         No state directory is named ``.partial``, so a temp file can never be taken for a mirrored file.
         """
-        d = self.base / ".partial"
+        d = self._inside(self.base / ".partial")
         d.mkdir(parents=True, exist_ok=True)
         return d
