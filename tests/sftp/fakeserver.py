@@ -2,7 +2,8 @@
 
 Runs on its own event loop in a thread (the app under test runs on the TestClient's loop).
 Files whose name contains ``shrink`` come back short; ``broken`` fail with an SFTP error once the
-read starts (``broken-big``: once it reaches ``fail_at`` bytes); ``stall`` never answers a read.
+read starts (``broken-big``: once it reaches ``fail_at`` bytes); ``stall`` never answers a read; a RENAME of ``lost-reply`` is done but never answered, one of
+``hang-rename`` is neither done nor answered.
 """
 
 from __future__ import annotations
@@ -41,6 +42,17 @@ class _FaultySFTP(asyncssh.SFTPServer):
         if b"shrink" in name:
             return data[: max(0, 2 - offset)]  # the file "shrank" to 2 bytes while being read
         return data
+
+
+    async def rename(self, oldpath, newpath):
+        # "lost-reply": the server renames, but its answer never comes; "hang-rename": no rename and
+        # no answer (the client cannot tell the two apart until it asks again).
+        if self.faults and b"hang-rename" in oldpath:
+            await asyncio.sleep(3600)
+        result = super().rename(oldpath, newpath)
+        if self.faults and b"lost-reply" in oldpath:
+            await asyncio.sleep(3600)
+        return result
 
 
 class _Server(asyncssh.SSHServer):

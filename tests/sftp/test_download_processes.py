@@ -130,11 +130,17 @@ def test_scan_timeout_stops_the_helper(client, zone, helpers, settings, monkeypa
         return await real(*args)
 
     monkeypatch.setattr(monitor, "fetch_one", slower)
-    settings.sftp_scan_timeout = 1.0
-    _fill(zone)
+    settings.sftp_scan_timeout = 1.5
+    # Enough bytes that the helper is still downloading when the scan times out, however fast the
+    # machine (sparse on the server side: nothing to write up front).
+    for i in range(150):
+        with open(zone.path / "new" / f"f{i:04d}.csv", "wb") as f:
+            f.truncate(16 << 20)
     r = call(client, "POST", "/sftp/scan", zone.cfg)
     assert r.status_code == 504 and "timed out" in r.json()["detail"], r.text
     assert _partial_files(zone) == []
+    assert helpers and any(h._proc is not None for h in helpers)  # a helper was running...
     for h in helpers:
-        assert h._proc is None or h._proc.returncode is not None  # killed, not left running
+        assert h._proc is None or h._proc.returncode is not None  # ...and was killed, not left running
+    assert not [p for p in (zone.mirror / "new").iterdir()]  # nothing registered, no copy kept
     assert call(client, "GET", "/sftp/new-files", zone.cfg).json()["new_files"] == []

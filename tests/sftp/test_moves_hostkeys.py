@@ -246,6 +246,7 @@ def test_scan_timeout_is_504_and_recorded(client, fake_sftp, settings):
     cfg = fake_sftp.config("/zone")
     r = call(client, "POST", "/sftp/scan", cfg)
     assert r.status_code == 504 and "timed out" in r.json()["detail"], r.text
+    assert not [p for p in settings.resolved_mirror_dir.rglob("*") if not p.is_dir()]  # no file, no temp
     rows = _sql(settings, "SELECT error, listed FROM sftp_scans")
     assert len(rows) == 1 and "timed out" in rows[0][0] and rows[0][1] == 1
     assert call(client, "GET", "/sftp/status", cfg).json()["last_scan_time"] is not None
@@ -277,3 +278,119 @@ def test_database_keeps_events_and_scan_history(client, zone, settings):
     assert _sql(settings, "SELECT count(*) FROM sftp_file_events")[0][0] == 0
     assert _sql(settings, "SELECT count(*) FROM sftp_scans")[0][0] == 0
     assert _sql(settings, "SELECT count(*) FROM sftp_known_hosts")[0][0] == 1
+
+
+# --------------------------------------------------------------------------- scans cut off, clear-registry
+
+
+def test_scan_cut_off_before_registering_leaves_no_untracked_mirror_copy(client, zone, settings, monkeypatch):
+    from fileregistry.sftp import registry
+
+    zone.put("a.csv", b"aaa", mtime=1_700_000_000)
+    call(client, "POST", "/sftp/scan", zone.cfg)
+    zone.put("a.csv", b"changed", mtime=1_700_000_100)  # tracked and changed: downloaded again
+    zone.put("b.csv", b"bb")  # untracked: downloaded, then the registry write fails
+
+    async def database_gone(*_a, **_k):
+        raise RuntimeError("connection to the database was lost")
+
+    monkeypatch.setattr(registry, "register_new", database_gone)
+    with pytest.raises(RuntimeError):  # the TestClient re-raises what the server answered with a 500
+        call(client, "POST", "/sftp/scan", zone.cfg)
+    assert sorted(zone.mirror_tree()) == ["new", "new/a.csv"]  # b.csv was never registered: no copy
+    assert not [p for p in (zone.mirror / ".partial").rglob("*") if not p.is_dir()]
+    st = call(client, "GET", "/sftp/status", zone.cfg).json()["file_registry"]
+    assert list(st) == ["new/a.csv"] and st["new/a.csv"]["size"] == 3
+    # The failure is in the scan history, named by its type only.
+    errors = [r[0] for r in _sql(settings, "SELECT error FROM sftp_scans ORDER BY id")]
+    assert errors == [None, "internal error: RuntimeError"]
+    monkeypatch.undo()
+    r = call(client, "POST", "/sftp/scan", zone.cfg).json()
+    assert [f["path"] for f in r["new_files"]] == ["a.csv", "b.csv"] and r["updated_files"] == ["a.csv"]
+    assert zone.mirror_tree() == {"new": b"<dir>", "new/a.csv": b"changed", "new/b.csv": b"bb"}
+
+
+def test_scans_leave_no_temp_directories(client, zone):
+    for i in range(5):
+        zone.put(f"f{i}.csv", b"x" * i)
+    call(client, "POST", "/sftp/scan", zone.cfg)
+    assert sorted(p.name for p in (zone.mirror / ".partial").iterdir()) == []
+
+
+def test_clear_registry_waits_for_a_scan_in_another_process(client, zone, settings):
+    from fileregistry.db import session_factory
+    from fileregistry.sftp.lease import try_acquire
+
+    zone.put("a.csv", b"aaa")
+    call(client, "POST", "/sftp/scan", zone.cfg)
+    before = snapshot(client, zone)
+
+    async def hold() -> bool:  # another process's scan holds the lease
+        engine = create_nullpool_engine(settings.resolved_database_url)
+        try:
+            return await try_acquire(session_factory(engine), zone.key, "other-process", 60)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(hold())
+    settings.scan_wait_timeout = 0.5
+    r = call(client, "DELETE", "/sftp/clear-registry", zone.cfg)
+    assert r.status_code == 409 and "already running" in r.json()["detail"], r.text
+    assert snapshot(client, zone) == before
+    _sql(settings, "DELETE FROM sftp_scan_leases")
+    assert call(client, "DELETE", "/sftp/clear-registry", zone.cfg).status_code == 200
+    assert call(client, "GET", "/sftp/status", zone.cfg).json()["file_registry"] == {}
+    assert not zone.mirror.exists() and zone.remote_tree() == before[0]
+
+
+def test_clear_registry_that_fails_keeps_mirror_and_registry(client, zone, settings, monkeypatch):
+    from fileregistry.sftp import registry
+
+    zone.put("a.csv", b"aaa")
+    call(client, "POST", "/sftp/scan", zone.cfg)
+    before = snapshot(client, zone)
+
+    async def database_gone(*_a, **_k):
+        raise RuntimeError("connection to the database was lost")
+
+    monkeypatch.setattr(registry, "clear", database_gone)
+    with pytest.raises(RuntimeError):
+        call(client, "DELETE", "/sftp/clear-registry", zone.cfg)
+    monkeypatch.undo()
+    assert snapshot(client, zone) == before
+    assert [p.name for p in settings.resolved_mirror_dir.iterdir() if p.name.startswith(".cleared")] == []
+
+
+# --------------------------------------------------------------------------- a RENAME whose answer is lost
+
+
+def test_rename_done_but_its_answer_lost_finishes_the_move(client, fake_sftp, settings):
+    settings.sftp_op_timeout = 0.5
+    cfg = fake_sftp.config("/zone")
+    (fake_sftp.root / "zone" / "new" / "lost-reply.csv").write_bytes(b"data")
+    assert call(client, "POST", "/sftp/scan", cfg).status_code == 200
+    r = call(client, "POST", "/sftp/mark-processing/lost-reply.csv", cfg)
+    assert r.status_code == 200, r.text
+    name = r.json()["new_filename"]
+    assert (fake_sftp.root / "zone" / "processing" / name).read_bytes() == b"data"
+    assert not (fake_sftp.root / "zone" / "new" / "lost-reply.csv").exists()
+    st = call(client, "GET", "/sftp/status", cfg).json()["file_registry"]
+    assert list(st) == [f"processing/{name}"]
+    mirror = next(settings.resolved_mirror_dir.iterdir())
+    assert (mirror / "processing" / name).read_bytes() == b"data" and not (mirror / "new" / "lost-reply.csv").exists()
+
+
+def test_rename_not_done_and_unanswered_is_504_and_changes_nothing(client, fake_sftp, settings):
+    settings.sftp_op_timeout = 0.5
+    cfg = fake_sftp.config("/zone")
+    (fake_sftp.root / "zone" / "new" / "hang-rename.csv").write_bytes(b"data")
+    assert call(client, "POST", "/sftp/scan", cfg).status_code == 200
+    before = call(client, "GET", "/sftp/status", cfg).json()["file_registry"]
+    r = call(client, "POST", "/sftp/mark-processing/hang-rename.csv", cfg)
+    assert r.status_code == 504 and "timed out" in r.json()["detail"], r.text
+    assert (fake_sftp.root / "zone" / "new" / "hang-rename.csv").read_bytes() == b"data"
+    assert not list((fake_sftp.root / "zone").glob("processing/*"))
+    assert call(client, "GET", "/sftp/status", cfg).json()["file_registry"] == before
+    mirror = next(settings.resolved_mirror_dir.iterdir())
+    assert (mirror / "new" / "hang-rename.csv").read_bytes() == b"data"
+    assert not list(mirror.glob("processing/*"))

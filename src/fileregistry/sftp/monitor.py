@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
+import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +22,7 @@ from fileregistry.db import unit_of_work, utcnow
 from fileregistry.errors import AppError, BadRequest, NotFound, UpstreamTimeout
 from fileregistry.sftp import registry
 from fileregistry.observability import metrics
-from fileregistry.sftp.connections import Sessions, connect, connection_lock
+from fileregistry.sftp.connections import Sessions, connect
 from fileregistry.sftp.download_worker import SPLIT_MIN_FILES, Helper, fetch_one
 from fileregistry.sftp.lease import scan_guard
 from fileregistry.sftp.mirror import Mirror
@@ -96,11 +99,16 @@ async def scan(config: SFTPConfig, *, settings: Settings, sessions: Sessions, tr
                 raise UpstreamTimeout(
                     f"SFTP server {config.host}:{config.port}: scan timed out after {settings.sftp_scan_timeout:g}s"
                 ) from None
-        except AppError as exc:
+        except Exception as exc:
+            # AppErrors carry a message made for users; anything else is named by its type only (its
+            # text may hold paths or driver details), and is logged with its traceback.
+            message = exc.message if isinstance(exc, AppError) else f"internal error: {type(exc).__name__}"
+            if not isinstance(exc, AppError):
+                log.exception("scan of %s failed", key)
             with contextlib.suppress(Exception):  # the history must not hide the real error
                 async with unit_of_work(sessions) as s:
                     await registry.add_scan(s, connection_key=key, started_at=started, trigger=trigger,
-                                            duration=time.perf_counter() - t0, error=exc.message, **stats)
+                                            duration=time.perf_counter() - t0, error=message, **stats)
             await _observe(sessions, key, time.perf_counter() - t0, stats, ok=False)
             raise
     await _observe(sessions, key, result.scan_duration, stats, ok=True)
@@ -151,24 +159,38 @@ async def _scan(rs, config, key, settings, sessions, started, t0, stats, trigger
         todo.append((e, known.id if known else None))
 
     mirror = Mirror(settings.resolved_mirror_dir, key)
-    done = await _download_all(rs, config, settings, mirror, todo, failed, progress)
-    done.sort(key=lambda item: item[0].name)
-    failed.sort(key=lambda f: f.path)
-
-    inserted = [(e.name, e.size, _mtime(e.mtime)) for e, fid in done if fid is None]
-    updated = [(fid, e.size, _mtime(e.mtime)) for e, fid in done if fid is not None]
-    stats.update(new_count=len(inserted), updated_count=len(updated), failed_count=len(failed),
-                 removed_count=len(removed), bytes_downloaded=sum(e.size for e, _ in done))
-    duration = time.perf_counter() - t0
-    async with unit_of_work(sessions) as s:
-        await registry.register_new(s, key, inserted)
-        await registry.update_changed(s, updated)
-        await registry.unregister_new(s, [seen[name].id for name in removed])
-        await registry.add_scan(s, connection_key=key, started_at=started, duration=duration, error=None,
-                                trigger=trigger, **stats)
+    done: list[tuple[RemoteEntry, int | None]] = []
+    try:
+        await _download_all(rs, config, settings, mirror, todo, failed, done, progress)
+        done.sort(key=lambda item: item[0].name)
+        failed.sort(key=lambda f: f.path)
+        inserted = [(e.name, e.size, _mtime(e.mtime)) for e, fid in done if fid is None]
+        updated = [(fid, e.size, _mtime(e.mtime)) for e, fid in done if fid is not None]
+        stats.update(new_count=len(inserted), updated_count=len(updated), failed_count=len(failed),
+                     removed_count=len(removed), bytes_downloaded=sum(e.size for e, _ in done))
+        duration = time.perf_counter() - t0
+        async with unit_of_work(sessions) as s:
+            await registry.register_new(s, key, inserted)
+            await registry.update_changed(s, updated)
+            await registry.unregister_new(s, [seen[name].id for name in removed])
+            await registry.add_scan(s, connection_key=key, started_at=started, duration=duration, error=None,
+                                    trigger=trigger, **stats)
+    except BaseException:
+        # Cut off (timeout, cancellation, a database error) before the registry recorded them: any
+        # copy in new/ of a file that was not tracked would be a mirror copy nobody tracks (that
+        # includes files a killed helper process had downloaded but not yet reported).
+        untracked = [e.name for e, fid in todo if fid is None]
+        if untracked:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(lambda: [mirror.remove(NEW, name) for name in untracked])
+        raise
     if removed:
-        log.info("scan of %s: %d tracked new file(s) gone from the server, unregistered", key, len(removed))
-        await asyncio.to_thread(lambda: [mirror.remove(NEW, name) for name in removed])
+        log.info("scan of %s: %d tracked new file(s) gone from the server, unregistered: %s", key, len(removed),
+                 ", ".join(removed[:20]) + (" ..." if len(removed) > 20 else ""))
+        try:
+            await asyncio.to_thread(lambda: [mirror.remove(NEW, name) for name in removed])
+        except OSError as exc:  # the registry is right; a stale mirror copy is only disk space
+            log.warning("scan of %s: could not delete mirror copies of removed files: %s", key, exc.strerror)
     return ScanResult(
         new_files=[FileInfo(path=e.name, size=e.size, modified=_mtime(e.mtime), status=NEW) for e, _ in done],
         total_files=len(entries),
@@ -187,20 +209,22 @@ async def _download_all(
     mirror: Mirror,
     todo: list[tuple[RemoteEntry, int | None]],
     failed: list[FailedFile],
+    done: list[tuple[RemoteEntry, int | None]],
     progress: Progress | None = None,
-) -> list[tuple[RemoteEntry, int | None]]:
+) -> None:
     """Download with ``sftp_download_concurrency`` workers; each file goes to a temp name and is renamed
-    into ``new/`` only when its byte count matches the listing.
+    into ``new/`` only when its byte count matches the listing. Finished files are appended to ``done``
+    as they land (the caller cleans up after them if the scan is cut off).
 
     A large todo list is shared with ``sftp_download_processes - 1`` helper processes, each with its own
     connection verified against the host key this one presented (see :mod:`download_worker`).
     """
     if not todo:
-        return []
+        return
     new_dir = str(mirror.ensure_state_dir(NEW))
-    tmp_dir = str(mirror.temp_dir())
+    # A directory of this scan's own: temp names ("<i>.part") can never meet another scan's.
+    tmp_dir = await asyncio.to_thread(tempfile.mkdtemp, prefix="scan-", dir=mirror.temp_dir())
     remote_new = remote_dir(config.remote_path, NEW)
-    done: list[tuple[RemoteEntry, int | None]] = []
     # One shared iterator: each file goes to exactly one worker, here or in a helper process.
     jobs = ((i, item[0].name, item[0].size) for i, item in enumerate(todo))
 
@@ -240,7 +264,7 @@ async def _download_all(
             t.cancel()
         if any(not t.done() for t in tasks):
             await asyncio.wait(tasks)  # helpers kill their process and clean up on cancellation
-    return done
+        await asyncio.to_thread(shutil.rmtree, tmp_dir, True)
 
 
 # --------------------------------------------------------------------------- registry views
@@ -290,8 +314,28 @@ async def clear_registry(config: SFTPConfig, *, settings: Settings, sessions: Se
     The SFTP server is not touched and stored host keys are kept (they belong to host:port).
     """
     key = connection_key(config.host, config.remote_path)
-    async with connection_lock(key):
-        async with unit_of_work(sessions) as s:
-            await registry.clear(s, key)
-        await asyncio.to_thread(Mirror(settings.resolved_mirror_dir, key).clear)
+    # The scan lease, not only this process's lock: a scan in another process must not re-register
+    # files or write into the mirror while it is being cleared.
+    async with scan_guard(key, settings=settings, sessions=sessions, wait=True):
+        base = Mirror(settings.resolved_mirror_dir, key).base
+        # Set the mirror aside first (one atomic rename), so a failure leaves registry and mirror as
+        # they were, and a deletion that fails later never leaves half a mirror under the live name.
+        aside = base.with_name(f".cleared-{uuid.uuid4().hex}")
+        try:
+            await asyncio.to_thread(base.rename, aside)
+        except FileNotFoundError:
+            aside = None
+        try:
+            async with unit_of_work(sessions) as s:
+                await registry.clear(s, key)
+        except BaseException:
+            if aside is not None:
+                await asyncio.to_thread(aside.rename, base)
+            raise
+    if aside is not None:
+        try:
+            await asyncio.to_thread(shutil.rmtree, aside)
+        except OSError as exc:
+            log.warning("registry of %s cleared; its old mirror %s could not be deleted: %s", key, aside,
+                        exc.strerror)
     return MessageResponse(message="Registry cleared")

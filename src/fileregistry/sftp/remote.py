@@ -126,7 +126,7 @@ async def open_session(
 async def connect_session(config: SFTPConfig, *, settings: Settings, expected: HostKeySpec | None) -> RemoteSession:
     """Like :func:`open_session`, for a caller (the pool) that closes it with ``aclose()``."""
     ep = Endpoint(config.host, config.port, config.username)
-    client_keys = load_client_keys(config)
+    client_keys = load_client_keys(config, key_dir=settings.resolved_sftp_key_dir)
     password = config.password.get_secret_value() if config.password else None
     client = _Client(expected)
     trusted = [expected.key] if expected is not None and expected.key is not None else []
@@ -562,15 +562,19 @@ class RemoteSession:
         self._close_nowait(handle)
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            os.write(fd, parts[0] if len(parts) == 1 else b"".join(parts))
+            view = memoryview(parts[0] if len(parts) == 1 else b"".join(parts))
+            while view:  # os.write may write less than asked (a full disk, a signal)
+                view = view[os.write(fd, view):]
         finally:
             os.close(fd)
         return got
 
     async def _download_large(self, path: str, dest: str | Path, size: int) -> int:
         # asyncssh's parallel copier keeps many READs in flight and writes each block as it arrives
-        # (measured a little faster than reading fixed chunks ourselves). It reads to EOF, so a file
-        # that grew or shrank shows in the byte count.
+        # (measured a little faster than reading fixed chunks ourselves). It copies the size it stats
+        # when it opens the file, so a change between the listing and that stat shows in the byte
+        # count; a file still growing after it is copied up to its listed size, and the next scan
+        # sees the new size and downloads it again.
         await self._sftp.get(path, os.fspath(dest), block_size=self._max_read, max_requests=128)
         return os.path.getsize(dest)
 

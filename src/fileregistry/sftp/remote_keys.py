@@ -13,7 +13,6 @@ from pathlib import Path
 
 import asyncssh
 
-from fileregistry.config import Settings
 from fileregistry.errors import InvalidInput
 from fileregistry.sftp.schemas import SFTPConfig
 
@@ -26,7 +25,7 @@ def load_client_keys(config: SFTPConfig, *, key_dir: Path | str | None = None) -
     """The private keys of ``config``; 422 naming the field if one cannot be read. Never echoes a key.
 
     ``key_path`` may only name a regular file inside ``key_dir`` (``FILEREGISTRY_SFTP_KEY_DIR``, default
-    ``<data_dir>/keys``; without ``key_dir`` the process's settings say where it is). Bounded: one
+    ``<data_dir>/keys``; no ``key_dir``: no key_path is allowed). Bounded: one
     non-blocking open, an fstat and a read of at most :data:`MAX_KEY_FILE_BYTES`, so a FIFO, a device or
     a huge file cannot stall the event loop or fill memory.
     """
@@ -39,7 +38,7 @@ def load_client_keys(config: SFTPConfig, *, key_dir: Path | str | None = None) -
             raise InvalidInput(f"private_key could not be read: expected {_KEY_FORMATS}") from None
     if config.key_path:
         if key_dir is None:
-            key_dir = Settings().resolved_sftp_key_dir
+            raise InvalidInput(OUTSIDE_KEY_DIR)
         keys.append(read_key_file(config.key_path, key_dir))
     return keys or None  # None: no public-key auth at all (never fall back to ~/.ssh or an agent)
 

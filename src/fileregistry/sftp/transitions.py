@@ -95,7 +95,8 @@ async def _transition(
             row = await _expect(s, key, from_state, filename)  # again, under the lock
             src = f"{remote_dir(config.remote_path, from_state)}/{filename}"
             dst_dir = remote_dir(config.remote_path, to_state)
-            target = await _rename(rs, s, mirror, key, filename, src, dst_dir, to_state)
+            target = await _rename(rs, s, mirror, key, filename, src, dst_dir, to_state,
+                                   recheck=lambda: connect(config, settings=settings, sessions=sessions))
             dst = f"{dst_dir}/{target}"
             try:
                 await _mirror_move(rs, mirror, from_state, filename, to_state, target, dst, row.size)
@@ -114,7 +115,7 @@ async def _transition(
     return target
 
 
-async def _rename(rs: RemoteSession, s, mirror: Mirror, key, filename, src, dst_dir, to_state) -> str:
+async def _rename(rs: RemoteSession, s, mirror: Mirror, key, filename, src, dst_dir, to_state, *, recheck) -> str:
     """Rename ``src`` into ``dst_dir`` under the first free name; never overwrites anything."""
     when = utcnow()
     for attempt in range(MAX_NAME_ATTEMPTS):
@@ -123,14 +124,34 @@ async def _rename(rs: RemoteSession, s, mirror: Mirror, key, filename, src, dst_
             raise Conflict(f"File {filename}: the name in {to_state!r} would be longer than 255 bytes")
         if await registry.name_taken(s, key, to_state, target) or mirror.exists(to_state, target):
             continue
+        dst = f"{dst_dir}/{target}"
         try:
-            renamed = await rs.rename_noclobber(src, f"{dst_dir}/{target}")
-        except MissingDirectory:  # lifecycle directories are created on first use
-            await rs.ensure_dir(dst_dir)
-            renamed = await rs.rename_noclobber(src, f"{dst_dir}/{target}")
+            try:
+                renamed = await rs.rename_noclobber(src, dst)
+            except MissingDirectory:  # lifecycle directories are created on first use
+                await rs.ensure_dir(dst_dir)
+                renamed = await rs.rename_noclobber(src, dst)
+        except AppError:
+            # A RENAME whose answer never came (timeout, connection lost) may still have been done by
+            # the server. Ask again on a fresh connection; if it was done, finish the move (mirror and
+            # registry) instead of leaving a file in to_state/ that the registry still has in from_state.
+            if not rs.reusable() and await _was_renamed(recheck, src, dst):
+                log.warning("rename %s -> %s: the answer was lost but the server did it; finishing the move",
+                            src, dst)
+                return target
+            raise
         if renamed:
             return target
     raise Conflict(f"File {filename}: no free name in {to_state!r} after {MAX_NAME_ATTEMPTS} attempts")
+
+
+async def _was_renamed(recheck, src: str, dst: str) -> bool:
+    """On a new connection: is ``src`` gone and ``dst`` a file? Any doubt (or failure) is a no."""
+    try:
+        async with recheck() as rs2:
+            return await rs2.kind(src) is None and await rs2.kind(dst) == "file"
+    except Exception:  # noqa: BLE001 - the original error is the one to report
+        return False
 
 
 async def _mirror_move(rs, mirror: Mirror, from_state, filename, to_state, target, remote_dst, size) -> None:
