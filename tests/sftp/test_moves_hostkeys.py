@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -394,3 +395,45 @@ def test_rename_not_done_and_unanswered_is_504_and_changes_nothing(client, fake_
     mirror = next(settings.resolved_mirror_dir.iterdir())
     assert (mirror / "new" / "hang-rename.csv").read_bytes() == b"data"
     assert not list(mirror.glob("processing/*"))
+
+
+def test_failed_redownload_of_a_changed_file_keeps_the_old_copy_and_row(client, fake_sftp, settings):
+    from .fakeserver import _FaultySFTP
+
+    new = fake_sftp.root / "zone" / "new"
+    (new / "broken.csv").write_bytes(b"old")
+    os.utime(new / "broken.csv", (1_700_000_000, 1_700_000_000))
+    cfg = fake_sftp.config("/zone")
+    _FaultySFTP.faults = False
+    try:
+        assert call(client, "POST", "/sftp/scan", cfg).json()["new_files"][0]["size"] == 3
+    finally:
+        _FaultySFTP.faults = True
+    before = call(client, "GET", "/sftp/status", cfg).json()["file_registry"]
+    (new / "broken.csv").write_bytes(b"new content")  # changed on the server; its download fails
+    r = call(client, "POST", "/sftp/scan", cfg).json()
+    assert r["new_files"] == [] and r["updated_files"] == [] and [f["path"] for f in r["failed_files"]] == ["broken.csv"]
+    assert call(client, "GET", "/sftp/status", cfg).json()["file_registry"] == before
+    mirror = next(settings.resolved_mirror_dir.iterdir())
+    assert (mirror / "new" / "broken.csv").read_bytes() == b"old"
+
+
+def test_registry_failure_after_both_moves_rolls_both_back(client, zone, monkeypatch):
+    from fileregistry.sftp import registry
+
+    zone.put("a.csv", b"aaa")
+    call(client, "POST", "/sftp/scan", zone.cfg)
+    before = snapshot(client, zone)
+
+    async def database_gone(*_a, **_k):
+        raise RuntimeError("connection to the database was lost")
+
+    monkeypatch.setattr(registry, "move", database_gone)
+    with pytest.raises(RuntimeError):
+        call(client, "POST", "/sftp/mark-processing/a.csv", zone.cfg)
+    monkeypatch.undo()
+    # Server, mirror and registry as they were (the lifecycle directory made on first use stays, empty).
+    remote, mirror, reg = snapshot(client, zone)
+    assert remote.pop("processing", None) in (None, b"<dir>") and mirror.pop("processing", None) in (None, b"<dir>")
+    assert (remote, mirror, reg) == before
+    assert call(client, "POST", "/sftp/mark-processing/a.csv", zone.cfg).status_code == 200
