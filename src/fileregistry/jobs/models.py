@@ -31,6 +31,9 @@ class Job(Base):
     created_at = mapped_column(UTCDateTime(), nullable=False)
     started_at = mapped_column(UTCDateTime(), nullable=True)
     finished_at = mapped_column(UTCDateTime(), nullable=True)
+    # The lease of a 'started' job: the runner that has it and when it last refreshed it.
+    owner: Mapped[str | None] = mapped_column(sa.String(128), nullable=True)
+    heartbeat_at = mapped_column(UTCDateTime(), nullable=True)
 
 
 sa.Index("ix_jobs_phase_id", Job.phase, Job.id)
@@ -42,7 +45,7 @@ class JobError(Base):
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     job_id: Mapped[int] = mapped_column(ID, sa.ForeignKey("jobs.id", ondelete="CASCADE"))
     severity: Mapped[str] = mapped_column(sa.String(8))  # error | warning
-    line: Mapped[int | None] = mapped_column(sa.Integer(), nullable=True)
+    line: Mapped[int | None] = mapped_column(sa.BigInteger(), nullable=True)
     field: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     code: Mapped[str] = mapped_column(sa.String(64))
     message: Mapped[str] = mapped_column(sa.Text())

@@ -2,9 +2,16 @@
 
 * Jobs of one file system (``fs_id``) run one at a time, in arrival (id) order; jobs of
   different file systems may run side by side (up to ``CONCURRENCY``).
-* On start, a job left ``started`` by a crash is queued again once (its work is one database
-  transaction, so a cut-off run left nothing behind), and marked ``failed`` with a message
-  saying so if it was already retried or its input is gone. No job stays ``running`` forever.
+* Leases: a started job names its runner (``owner``: host/pid/process token) and the runner
+  refreshes ``heartbeat_at`` every ``HEARTBEAT_SECONDS`` (one UPDATE for all its jobs, from the
+  event loop; nothing per row). Every runner looks for cut-off jobs on start and every
+  ``HEARTBEAT_SECONDS``: a started job whose heartbeat is older than ``LEASE_SECONDS``, or whose
+  owner is a process of this host that is gone, is taken over by a compare-and-set UPDATE (so
+  only one runner takes it), then queued again once (its work is one database transaction, so
+  a cut-off run left nothing behind), or marked ``failed`` with a message saying so if it was
+  already retried or its input is gone. Live jobs of another server process are left alone.
+* A job whose result cannot be written is marked ``failed`` with a short message instead. No job
+  stays ``running`` forever.
 * Handlers are registered per job kind with :func:`handler`.
 """
 
@@ -12,15 +19,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import os
+import socket
+import uuid
+from datetime import timedelta
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from fileregistry.db import unit_of_work
+from fileregistry.db import unit_of_work, utcnow
 from fileregistry.jobs import store
 from fileregistry.jobs.store import FAILED, JobView
 
@@ -29,6 +42,45 @@ log = logging.getLogger("fileregistry.jobs")
 CONCURRENCY = 2
 POLL_SECONDS = 2.0
 MAX_ATTEMPTS = 2
+# A started job whose heartbeat is older than this is taken to be cut off (its process died).
+LEASE_SECONDS = 60.0
+HEARTBEAT_SECONDS = 10.0
+
+_HOST = socket.gethostname()[:60]
+_TOKEN = uuid.uuid4().hex[:16]  # one per process: tells this process from an earlier one with its pid
+
+
+_SEQ = itertools.count(1)
+
+
+def owner_id() -> str:
+    """Who holds a lease: ``host/pid/token.n``: this process, and which of its runners."""
+    return f"{_HOST}/{os.getpid()}/{_TOKEN}.{next(_SEQ)}"
+
+
+def _owner_gone(owner: str | None) -> bool:
+    """Is ``owner`` a process of this host that no longer runs? (Unknown: False, wait for the lease.)"""
+    if not owner:
+        return True
+    parts = owner.split("/")
+    if len(parts) != 3 or parts[0] != _HOST or not parts[1].isdigit():
+        return False
+    pid, token = int(parts[1]), parts[2].split(".")[0]
+    if pid == os.getpid():
+        return token != _TOKEN  # an earlier process with our pid (e.g. pid 1 in a container)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # exists (another user's) or unknown
+    return False
+
+
+def lease_expired(owner: str | None, heartbeat_at, now=None) -> bool:
+    if heartbeat_at is None or _owner_gone(owner):
+        return True
+    return heartbeat_at < (now or utcnow()) - timedelta(seconds=LEASE_SECONDS)
 
 
 @dataclass
@@ -70,43 +122,78 @@ class JobRunner:
         self._busy_fs: set[int | None] = set()
         self._tasks: set[asyncio.Task] = set()
         self._loop_task: asyncio.Task | None = None
+        self._beat_task: asyncio.Task | None = None
+        self._running: dict[int, JobView] = {}
+        self.owner = owner_id()
 
     def wake(self) -> None:
         self._wake.set()
 
     async def recover(self) -> None:
-        async with unit_of_work(self.sessions) as s:
-            for job in await store.interrupted(s):
-                entry = HANDLERS.get(job.kind)
-                can = entry is not None and job.attempts < MAX_ATTEMPTS and (entry[1] is None or entry[1](job))
+        """Take over the started jobs whose lease ran out (or whose process is gone)."""
+        async with self.sessions() as s:
+            found = await store.started(s)
+        now = utcnow()
+        for job, owner, beat in found:
+            if job.id in self._running or not lease_expired(owner, beat, now):
+                continue
+            entry = HANDLERS.get(job.kind)
+            can = entry is not None and job.attempts < MAX_ATTEMPTS and (entry[1] is None or entry[1](job))
+            async with unit_of_work(self.sessions) as s:
                 if can:
-                    log.warning("job %s was cut off by a restart; running it again", job.id)
-                    await store.requeue(s, job.id, "Queued again: the server restarted while this job ran")
-                else:
-                    why = ("it had already been retried" if job.attempts >= MAX_ATTEMPTS
-                           else "its input is no longer available")
-                    msg = (f"Interrupted: the server restarted while this job was running and {why}; "
-                           "nothing was changed. Please submit it again.")
-                    log.warning("job %s: %s", job.id, msg)
-                    await store.finish(s, job.id, status=FAILED, msg=msg, result=[msg],
-                                       counts=job.counts or {})
-                    if entry is not None:
-                        await _cleanup(job)
+                    took = await store.requeue(s, job.id, "Queued again: the server restarted while this job ran",
+                                               owner=owner, heartbeat_at=beat)
+                    if took:
+                        log.warning("job %s was cut off by a restart; running it again", job.id)
+                    continue
+                why = ("it had already been retried" if job.attempts >= MAX_ATTEMPTS
+                       else "its input is no longer available")
+                msg = (f"Interrupted: the server restarted while this job was running and {why}; "
+                       "nothing was changed. Please submit it again.")
+                took = await store.fail_cut_off(s, job.id, msg, owner=owner, heartbeat_at=beat)
+            if took:
+                log.warning("job %s: %s", job.id, msg)
+                if entry is not None:
+                    await _cleanup(job)
 
     async def start(self) -> None:
         await self.recover()
         self._loop_task = asyncio.create_task(self._loop(), name="job-runner")
+        self._beat_task = asyncio.create_task(self._beat(), name="job-heartbeat")
         self.wake()
 
     async def stop(self) -> None:
-        if self._loop_task:
-            self._loop_task.cancel()
+        for t in (self._loop_task, self._beat_task):
+            if t:
+                t.cancel()
         for t in list(self._tasks):
             t.cancel()
-        for t in [self._loop_task, *self._tasks]:
+        for t in [self._loop_task, self._beat_task, *self._tasks]:
             if t is not None:
                 with contextlib.suppress(BaseException):
                     await t
+        # Hand the jobs cut off by this shutdown back at once (their transactions were rolled
+        # back), rather than leave them to the lease: another server may run them now.
+        with contextlib.suppress(Exception):
+            async with unit_of_work(self.sessions) as s:
+                await store.release(s, self.owner, "Queued again: the server stopped while this job ran")
+
+    async def _beat(self) -> None:
+        """Refresh the leases of this runner's jobs, then look for cut-off jobs of others."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                ids = list(self._running)
+                if ids:
+                    async with unit_of_work(self.sessions) as s:
+                        held = await store.heartbeat(s, ids, self.owner)
+                    for lost in set(ids) - held:
+                        if lost in self._running:
+                            log.warning("job %s: lease lost (taken over by another runner)", lost)
+                await self.recover()
+                self.wake()
+            except Exception:  # noqa: BLE001 - keep beating; a missed beat is retried
+                log.exception("job heartbeat failed")
 
     async def _loop(self) -> None:
         while True:
@@ -131,10 +218,11 @@ class JobRunner:
                 continue
             blocked.add(fs_id)  # later jobs of this fs wait for this one: arrival order
             async with unit_of_work(self.sessions) as s:
-                if not await store.claim(s, job_id):
+                if not await store.claim(s, job_id, self.owner):
                     continue
                 job = await store.get_job(s, job_id)
             self._busy_fs.add(fs_id)
+            self._running[job_id] = job
             task = asyncio.create_task(self._run(job), name=f"job-{job_id}")
             self._tasks.add(task)
 
@@ -151,14 +239,50 @@ class JobRunner:
                 log.exception("job %s crashed", job.id)
                 msg = f"Job failed: {type(exc).__name__}: {exc}"
                 res = JobResult(status=FAILED, msg=msg, result=[msg])
-            async with unit_of_work(self.sessions) as s:
-                await store.finish(s, job.id, status=res.status, msg=res.msg, result=res.result,
-                                   counts=res.counts, issues=res.issues)
-            await _cleanup(job)
+            if await self._finish(job, res):
+                await _cleanup(job)
         finally:
+            self._running.pop(job.id, None)
             self._busy_fs.discard(job.fs_id)
             self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
             self.wake()
+
+
+    async def _finish(self, job: JobView, res: JobResult) -> bool:
+        return await end_job(self.sessions, job.id, res, owner=self.owner)
+
+
+async def end_job(sessions: async_sessionmaker[AsyncSession], job_id: int, res: JobResult, *,
+                  owner: str | None) -> bool:
+    """Write a job's result; if that fails, mark it failed with a short message (no issues).
+
+    False if the job is no longer ``owner``'s (taken over) or could not be ended at all (then its
+    lease runs out and recovery ends it)."""
+    try:
+        async with unit_of_work(sessions) as s:
+            return await store.finish(s, job_id, status=res.status, msg=res.msg, result=res.result,
+                                      counts=res.counts, issues=res.issues, owner=owner)
+    except Exception as exc:  # noqa: BLE001 - the job must end, whatever the result holds
+        log.exception("job %s: its result could not be saved", job_id)
+        outcome = ("the work itself was done: " + res.msg[:200]) if res.status != FAILED else "nothing was changed"
+        msg = f"Job failed: its report could not be saved ({type(exc).__name__}); {outcome}"
+    for delay in (0.0, 1.0, 5.0):
+        await asyncio.sleep(delay)
+        try:
+            async with unit_of_work(sessions) as s:
+                return await store.finish(s, job_id, status=FAILED, msg=msg, result=[msg],
+                                          counts=res.counts if _plain(res.counts) else {}, owner=owner)
+        except Exception:  # noqa: BLE001
+            log.exception("job %s: could not mark it failed either", job_id)
+    return False
+
+
+def _plain(counts: dict[str, Any]) -> bool:
+    try:
+        orjson.dumps(counts)
+    except TypeError:
+        return False
+    return True
 
 
 async def _cleanup(job: JobView) -> None:

@@ -8,8 +8,10 @@ redirect); a doubled leading slash is collapsed by a middleware in ``app.py``.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from fileregistry.auth.deps import AdminUser
@@ -28,6 +30,14 @@ from fileregistry.vfs.schemas import (
 )
 
 router = APIRouter(tags=["virtual file systems"])
+
+# Ids are 64-bit signed integers in the database: a larger one can name nothing, and would fail
+# in the driver (500) rather than as a client error. Out of range: 422 naming the parameter.
+MAX_ID = 2**63 - 1
+FsId = Annotated[int, Path(ge=0, le=MAX_ID, description="File system id.")]
+JobId = Annotated[int, Path(ge=0, le=MAX_ID, description="Job id.")]
+# NUL cannot be stored in PostgreSQL text, so no entry can have one in its path: 422.
+NO_NUL = r"^[^\x00]*$"
 
 
 def _json(body, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -51,13 +61,13 @@ async def list_filesystems(session: SessionDep):
 
 
 @router.get("/api/v1/filesystem/{fs_id}/", response_model=FileSystemOut)
-async def get_filesystem(fs_id: int, session: SessionDep):
+async def get_filesystem(fs_id: FsId, session: SessionDep):
     """One file system, with its entry count."""
     return await store.get_fs(session, fs_id)
 
 
 @router.delete("/api/v1/filesystem/{fs_id}/", status_code=204)
-async def delete_filesystem(fs_id: int, session: SessionDep, _admin: AdminUser):
+async def delete_filesystem(fs_id: FsId, session: SessionDep, _admin: AdminUser):
     """Delete a file system and all its entries (admin)."""
     await store.delete_fs(session, fs_id)
     return Response(status_code=204)
@@ -69,7 +79,7 @@ async def delete_filesystem(fs_id: int, session: SessionDep, _admin: AdminUser):
 @router.post("/api/v1/bulk_metadata/file_upload/{fs_id}/", response_model=UploadAccepted)
 @router.post("/api/v1/bulk_metadata/file_upload/{fs_id}", include_in_schema=False)
 async def upload_file_system(
-    fs_id: int,
+    fs_id: FsId,
     request: Request,
     settings: SettingsDep,
     _admin: AdminUser,
@@ -95,14 +105,16 @@ async def upload_file_system(
 
 @router.get("/api/v1/bulk_metadata/job/", response_model=JobStatus)
 @router.get("/api/v1/bulk_metadata/job", include_in_schema=False)
-async def bulk_job_status(session: SessionDep, id: int = Query(..., description="Job id.")):  # noqa: A002
+async def bulk_job_status(
+    session: SessionDep, id: int = Query(..., ge=0, le=MAX_ID, description="Job id."),  # noqa: A002
+):
     """Job status as Alation's SDK polls it: ``status`` is running, successful or failed."""
     return _json((await jobs_store.get_job(session, id)).status_body())
 
 
 @router.get("/api/job/{job_id}/", response_model=JobStatus)
 @router.get("/api/job/{job_id}", include_in_schema=False)
-async def job_status(job_id: int, session: SessionDep):
+async def job_status(job_id: JobId, session: SessionDep):
     """Job status (the ``job.url`` of an upload response)."""
     return _json((await jobs_store.get_job(session, job_id)).status_body())
 
@@ -111,9 +123,9 @@ async def job_status(job_id: int, session: SessionDep):
 @router.get("/api/job_error", include_in_schema=False)
 async def job_errors(
     session: SessionDep,
-    job_id: int = Query(...),
+    job_id: int = Query(..., ge=0, le=MAX_ID),
     limit: int = Query(100, ge=1, le=1000),
-    cursor: int = Query(0, ge=0, description="Id of the last error of the previous page."),
+    cursor: int = Query(0, ge=0, le=MAX_ID, description="Id of the last error of the previous page."),
 ):
     """Errors and warnings of a job, oldest first. Each has line, field, code and message.
 
@@ -131,9 +143,9 @@ async def job_errors(
 
 @router.get("/api/v1/filesystem/{fs_id}/children", response_model=ChildrenPage)
 async def list_children(
-    fs_id: int,
+    fs_id: FsId,
     session: ReadConnDep,
-    path: str = Query("/", description="Directory path; the root by default."),
+    path: str = Query("/", pattern=NO_NUL, description="Directory path; the root by default."),
     limit: int = Query(100, ge=1, le=store.MAX_PAGE),
     cursor: str | None = Query(None, description="next_cursor of the previous page."),
 ):
@@ -142,7 +154,7 @@ async def list_children(
 
 
 @router.get("/api/v1/filesystem/{fs_id}/entry", response_model=EntryOut)
-async def get_entry(fs_id: int, session: ReadConnDep, path: str = Query(...)):
+async def get_entry(fs_id: FsId, session: ReadConnDep, path: str = Query(..., pattern=NO_NUL)):
     """One entry by its full path."""
     if not path.strip():
         raise BadRequest("path is required")
@@ -150,7 +162,7 @@ async def get_entry(fs_id: int, session: ReadConnDep, path: str = Query(...)):
 
 
 @router.get("/api/v1/filesystem/{fs_id}/export")
-async def export_file_system(fs_id: int, request: Request):
+async def export_file_system(fs_id: FsId, request: Request):
     """The current tree as JSON Lines in the upload format (streamed)."""
     lines = await store.open_export(request.app.state.engine, fs_id)
     return StreamingResponse(lines, media_type="application/x-ndjson")

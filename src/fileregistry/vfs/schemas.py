@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
+
 
 class FileSystemCreate(BaseModel):
-    name: str = Field(..., min_length=1, max_length=255, description="Unique name of the file system.")
-    delimiter: str = Field("/", min_length=1, max_length=1, description="Path delimiter (one character).")
+    name: str = Field(..., min_length=1, max_length=255, pattern=NO_NUL,
+                      description="Unique name of the file system.")
+    delimiter: str = Field("/", min_length=1, max_length=1, pattern=NO_NUL,
+                           description="Path delimiter (one character).")
 
 
 class FileSystemOut(BaseModel):

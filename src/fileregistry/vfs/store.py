@@ -120,9 +120,12 @@ def _encode_cursor(name: str) -> str:
 
 def _decode_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        name = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except Exception:  # noqa: BLE001 - any garbage is a client error
         raise BadRequest("invalid cursor") from None
+    if "\x00" in name:  # no name holds NUL (PostgreSQL text cannot): not one of our cursors
+        raise BadRequest("invalid cursor: it decodes to a name with a NUL character")
+    return name
 
 
 _CHILD_COLS = ("id", "parent_path", "name", "is_directory", "implied", "size_in_bytes", "ts_last_modified",
@@ -219,22 +222,29 @@ async def open_export(engine: AsyncEngine, fs_id: int) -> AsyncIterator[bytes]:
 async def export_lines(engine: AsyncEngine, fs_id: int, d: str) -> AsyncIterator[bytes]:
     """The tree as upload lines (implied directories left out: a re-upload implies them again).
 
-    Keyset pages over the unique index, each its own short read, so the stream holds no
-    long transaction and bounded memory. (A replace committing mid-export can make the export
-    a mix of two versions; export during an upload if you must, but expect that.)
+    One snapshot for the whole export, so a replace committing meanwhile is either entirely in
+    it or not at all: PostgreSQL, one REPEATABLE READ read-only transaction; SQLite, one read
+    transaction (WAL keeps its snapshot; writers are not blocked). Inside it, keyset pages over
+    the unique index, so memory stays bounded whatever the tree's size.
     """
     cols = (entries.c.parent_path, entries.c.name, entries.c.is_directory, entries.c.size_in_bytes,
             entries.c.ts_last_modified, entries.c.ts_last_accessed, entries.c.owner, entries.c.group_name,
             entries.c.permission_bits, entries.c.storage_type)
-    last: tuple[str, str] | None = None
-    while True:
-        q = sa.select(*cols).where(entries.c.fs_id == fs_id, entries.c.implied == sa.false())
-        if last is not None:
-            q = q.where(sa.tuple_(entries.c.parent_path, entries.c.name) > sa.tuple_(*last))
-        q = q.order_by(entries.c.parent_path, entries.c.name).limit(EXPORT_BATCH)
-        async with engine.connect() as conn:
-            rows = (await conn.execute(q)).all()
-        if not rows:
-            return
-        yield b"".join(to_export_line(d, tuple(r)) for r in rows)
-        last = (rows[-1].parent_path, rows[-1].name)
+    async with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if not sqlite:
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        async with conn.begin():
+            if sqlite:  # the driver opens no transaction for a SELECT: take the read snapshot ourselves
+                await conn.exec_driver_sql("BEGIN")
+            last: tuple[str, str] | None = None
+            while True:
+                q = sa.select(*cols).where(entries.c.fs_id == fs_id, entries.c.implied == sa.false())
+                if last is not None:
+                    q = q.where(sa.tuple_(entries.c.parent_path, entries.c.name) > sa.tuple_(*last))
+                q = q.order_by(entries.c.parent_path, entries.c.name).limit(EXPORT_BATCH)
+                rows = (await conn.execute(q)).all()
+                if not rows:
+                    return
+                yield b"".join(to_export_line(d, tuple(r)) for r in rows)
+                last = (rows[-1].parent_path, rows[-1].name)
