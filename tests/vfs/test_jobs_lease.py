@@ -62,7 +62,8 @@ def test_live_job_of_another_server_is_left_alone_until_its_lease_runs_out(vfs, 
     with TestClient(create_app(settings), headers={"TOKEN": client.headers["TOKEN"]}) as c2:
         time.sleep(1.0)  # a start-up recovery and many periodic ones, by both servers
         row = _row(url, job_id)
-        assert (row.phase, row.status, row.attempts, row.owner) == ("started", "running", 1, "other-host/4242/abc.1")
+        assert (row.phase, row.status, row.attempts) == ("started", "running", 1)
+        assert row.owner == "other-host/4242/abc.1"
         assert spool.exists()
         # that server stops beating: once the lease is over, one of ours takes the job over
         old = utcnow() - timedelta(seconds=runner.LEASE_SECONDS + 1)

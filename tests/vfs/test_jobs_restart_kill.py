@@ -89,7 +89,8 @@ def test_kill_9_mid_job_then_restart(settings, tmp_path):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         with open(big, "rb") as f:
-            r = httpx.post(f"{base}/api/v1/bulk_metadata/file_upload/{fs}/", content=f, headers=h, timeout=120)
+            r = httpx.post(f"{base}/api/v1/bulk_metadata/file_upload/{fs}/", content=f, headers=h,
+                           timeout=120)
         assert r.status_code == 200, r.text
         job_id = r.json()["job"]["id"]
         deadline = time.monotonic() + 30

@@ -45,6 +45,7 @@ MAX_ATTEMPTS = 2
 # A started job whose heartbeat is older than this is taken to be cut off (its process died).
 LEASE_SECONDS = 60.0
 HEARTBEAT_SECONDS = 10.0
+REQUEUED_MSG = "Queued again: the server restarted while this job ran"
 
 _HOST = socket.gethostname()[:60]
 _TOKEN = uuid.uuid4().hex[:16]  # one per process: tells this process from an earlier one with its pid
@@ -141,8 +142,7 @@ class JobRunner:
             can = entry is not None and job.attempts < MAX_ATTEMPTS and (entry[1] is None or entry[1](job))
             async with unit_of_work(self.sessions) as s:
                 if can:
-                    took = await store.requeue(s, job.id, "Queued again: the server restarted while this job ran",
-                                               owner=owner, heartbeat_at=beat)
+                    took = await store.requeue(s, job.id, REQUEUED_MSG, owner=owner, heartbeat_at=beat)
                     if took:
                         log.warning("job %s was cut off by a restart; running it again", job.id)
                     continue
@@ -264,7 +264,8 @@ async def end_job(sessions: async_sessionmaker[AsyncSession], job_id: int, res: 
                                       counts=res.counts, issues=res.issues, owner=owner)
     except Exception as exc:  # noqa: BLE001 - the job must end, whatever the result holds
         log.exception("job %s: its result could not be saved", job_id)
-        outcome = ("the work itself was done: " + res.msg[:200]) if res.status != FAILED else "nothing was changed"
+        outcome = ("the work itself was done: " + res.msg[:200]) if res.status != FAILED else \
+            "nothing was changed"
         msg = f"Job failed: its report could not be saved ({type(exc).__name__}); {outcome}"
     for delay in (0.0, 1.0, 5.0):
         await asyncio.sleep(delay)

@@ -120,7 +120,8 @@ def _lease_is(job_id: int, owner: str | None, heartbeat_at: Any):
     """The job is still started under exactly the lease the caller saw (compare-and-set)."""
     cond = [jobs.c.id == job_id, jobs.c.phase == STARTED]
     cond.append(jobs.c.owner.is_(None) if owner is None else jobs.c.owner == owner)
-    cond.append(jobs.c.heartbeat_at.is_(None) if heartbeat_at is None else jobs.c.heartbeat_at == heartbeat_at)
+    beat = jobs.c.heartbeat_at
+    cond.append(beat.is_(None) if heartbeat_at is None else beat == heartbeat_at)
     return sa.and_(*cond)
 
 
