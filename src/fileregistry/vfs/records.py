@@ -31,20 +31,33 @@ _CACHE_MAX = 1 << 17
 _EPOCH = datetime(1970, 1, 1)
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 fromiso = datetime.fromisoformat
+# Integers stored in BIGINT columns (size_in_bytes; timestamps as epoch seconds) must fit in it:
+# orjson returns ints up to 2**64 - 1, which would fail the whole load instead of one line.
+BIGINT_MAX = 2**63 - 1
+# Stored timestamps are UTC seconds within years 1..9999, so that every stored value exports as
+# a valid 'YYYY-mm-dd HH:MM:SS' (an offset can push a valid local time out of that range).
+TS_MIN = -62135596800  # 0001-01-01 00:00:00 UTC
+TS_MAX = 253402300799  # 9999-12-31 23:59:59 UTC
 
 
 def _fast_epoch(value: Any) -> int | None:
-    """UTC epoch seconds of a well-formed timestamp string, or None (then the caller takes the
-    slower path that also reports what is wrong). ``fromisoformat`` minus the epoch is ~4x faster
-    than ``.replace(tzinfo=UTC).timestamp()``, and this runs twice per line."""
+    """UTC epoch seconds of a well-formed, in-range timestamp string, or None (then the caller
+    takes the slower path that also reports what is wrong). ``fromisoformat`` minus the epoch is
+    ~4x faster than ``.replace(tzinfo=UTC).timestamp()``, and this runs twice per line."""
     if type(value) is str and len(value) >= 16 and value[10] in " T":
         try:
             dt = fromiso(value)
         except ValueError:
             return None
         td = dt - (_EPOCH if dt.tzinfo is None else _EPOCH_UTC)
-        return td.days * 86400 + td.seconds
+        secs = td.days * 86400 + td.seconds
+        return secs if TS_MIN <= secs <= TS_MAX else None
     return None
+
+
+def shorten(value: str, limit: int = 80) -> str:
+    """A user value for an error message, cut short (a line may be up to 1 MiB)."""
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + f"... ({len(value)} characters)"
 
 
 class LineError(Exception):
@@ -77,7 +90,7 @@ class LineParser:
         d = self.delimiter
         norm = value.strip(d)
         if d + d in norm:
-            raise LineError("path", "invalid_path", f"path {value!r} has an empty component")
+            raise LineError("path", "invalid_path", f"path {shorten(value)} has an empty component")
         if "\x00" in norm:
             raise LineError("path", "invalid_value", "path contains a NUL character")
         if len(self._paths) >= _CACHE_MAX:
@@ -92,7 +105,7 @@ class LineParser:
             raise LineError("name", "invalid_name", "name must not be empty")
         if self.delimiter in value:
             raise LineError("name", "invalid_name",
-                            f"name {value!r} contains the delimiter {self.delimiter!r}")
+                            f"name {shorten(value)} contains the delimiter {self.delimiter!r}")
         if "\x00" in value:
             raise LineError("name", "invalid_value", "name contains a NUL character")
         return value
@@ -138,8 +151,9 @@ class LineParser:
             raise LineError("is_directory", "invalid_type", "is_directory must be true or false")
 
         size = get("size_in_bytes")
-        if size is not None and (type(size) is not int or size < 0):
-            raise LineError("size_in_bytes", "invalid_value", "size_in_bytes must be an integer >= 0")
+        if size is not None and (type(size) is not int or not 0 <= size <= BIGINT_MAX):
+            raise LineError("size_in_bytes", "invalid_value",
+                            f"size_in_bytes must be an integer from 0 to {BIGINT_MAX}")
         mtime = get("ts_last_modified")
         if mtime is not None:
             mtime = _fast_epoch(raw := mtime)
@@ -179,14 +193,19 @@ def parse_timestamp(field: str, value: str) -> int:
     (fractions are floored)."""
     if len(value) < 16 or value[10] not in " T":
         raise LineError(field, "invalid_timestamp",
-                        f"{field} {value!r} is not 'YYYY-mm-dd HH:MM:SS' or ISO-8601")
+                        f"{field} {shorten(value)} is not 'YYYY-mm-dd HH:MM:SS' or ISO-8601")
     try:
         dt = datetime.fromisoformat(value)
     except ValueError:
         raise LineError(field, "invalid_timestamp",
-                        f"{field} {value!r} is not 'YYYY-mm-dd HH:MM:SS' or ISO-8601") from None
+                        f"{field} {shorten(value)} is not 'YYYY-mm-dd HH:MM:SS' or ISO-8601") from None
     td = dt - (_EPOCH if dt.tzinfo is None else _EPOCH_UTC)
-    return td.days * 86400 + td.seconds
+    secs = td.days * 86400 + td.seconds
+    if not TS_MIN <= secs <= TS_MAX:
+        raise LineError(field, "invalid_timestamp",
+                        f"{field} {shorten(value)} is outside 0001-01-01 00:00:00 .. 9999-12-31 23:59:59"
+                        " in UTC")
+    return secs
 
 
 def format_timestamp(secs: int | None) -> str | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fileregistry.vfs.bulk import BulkDB
 from fileregistry.vfs.parallel import parsed_batches
-from fileregistry.vfs.records import ROW_FIELDS, join_path
+from fileregistry.vfs.records import ROW_FIELDS, join_path, shorten
 
 BATCH_LINES = 20_000
 DATA_COLS = ("is_directory", "implied", "size_in_bytes", "ts_last_modified", "ts_last_accessed", "owner",
@@ -61,6 +61,15 @@ class Report:
         if self._kept_warnings < self.max_kept:
             self._kept_warnings += 1
             self.issues.append(Issue("warning", line, fld, code, message))
+
+    @property
+    def room(self) -> int:
+        """How many more errors would still be kept (not just counted)."""
+        return self.max_kept - self._kept_errors
+
+    def more_errors(self, n: int) -> None:
+        """Count ``n`` errors that are not kept (the report is full, or they were not fetched)."""
+        self.errors += n
 
     def merge(self, issues: list[tuple], errors: int, warnings: int) -> None:
         """Add one parsed chunk's issues (already capped per chunk) and its totals."""
@@ -110,7 +119,7 @@ class Outcome:
 def _stage_ddl(dialect: str) -> list[str]:
     if dialect == "postgresql":
         return [
-            "CREATE TEMP TABLE vfs_stage (line integer, parent_path text COLLATE \"C\" NOT NULL,"
+            "CREATE TEMP TABLE vfs_stage (line bigint, parent_path text COLLATE \"C\" NOT NULL,"
             " name text COLLATE \"C\" NOT NULL, is_directory boolean NOT NULL, implied boolean NOT NULL,"
             " size_in_bytes bigint, ts_last_modified bigint, ts_last_accessed bigint, owner text,"
             " group_name text, permission_bits integer, storage_type smallint) ON COMMIT DROP",
@@ -324,17 +333,26 @@ async def _check_duplicates(db: BulkDB, delimiter: str, report: Report, skip: bo
 
 
 async def _report_duplicates(db: BulkDB, delimiter: str, report: Report, skip: bool) -> None:
+    """Every line repeating an earlier ``(path, name)`` is an error; all are counted, but only as
+    many as the report still keeps are fetched (there may be millions)."""
     await db.execute("CREATE INDEX vfs_stage_key ON vfs_stage (parent_path, name)")
-    dups = await db.fetch(
-        "SELECT s.line, f.first, s.parent_path, s.name FROM vfs_stage s JOIN"
-        " (SELECT parent_path, name, MIN(line) AS first FROM vfs_stage GROUP BY parent_path, name"
-        "  HAVING COUNT(*) > 1) f ON f.parent_path = s.parent_path AND f.name = s.name"
-        " WHERE s.line <> f.first ORDER BY s.line")
-    for line, first, parent, name in dups:
-        full = delimiter + join_path(delimiter, parent, name)
-        report.error(line, "name", "duplicate_entry",
-                     f"duplicate entry {full!r}: lines {first} and {line}")
-    if skip and dups:
+    later = ("FROM vfs_stage s JOIN (SELECT parent_path, name, MIN(line) AS first FROM vfs_stage"
+             " GROUP BY parent_path, name HAVING COUNT(*) > 1) f ON f.parent_path = s.parent_path"
+             " AND f.name = s.name WHERE s.line <> f.first")
+    total = int(await db.fetchval(f"SELECT COUNT(*) {later}") or 0)
+    if not total:
+        return
+    room = min(report.room, total)
+    shown = 0
+    if room > 0:
+        for line, first, parent, name in await db.fetch(
+                f"SELECT s.line, f.first, s.parent_path, s.name {later} ORDER BY s.line LIMIT ?", (room,)):
+            full = delimiter + join_path(delimiter, parent, name)
+            report.error(line, "name", "duplicate_entry",
+                         f"duplicate entry {shorten(full)}: lines {first} and {line}")
+            shown += 1
+    report.more_errors(total - shown)
+    if skip:
         await db.execute(
             "DELETE FROM vfs_stage WHERE EXISTS (SELECT 1 FROM vfs_stage f WHERE f.parent_path ="
             " vfs_stage.parent_path AND f.name = vfs_stage.name AND f.line < vfs_stage.line)")
@@ -365,17 +383,32 @@ async def _check_parents(db: BulkDB, delimiter: str, report: Report, skip: bool,
         " ON s.parent_path = n.parent_path AND s.name = n.name"
         " WHERE s.parent_path IS NULL OR NOT s.is_directory")
     missing = [join_path(delimiter, p, n) for p, n, line, _d in found if line is None]
-    files = {join_path(delimiter, p, n): line for p, n, line, _d in found if line is not None}
-    for fpath, fline in sorted(files.items(), key=lambda kv: kv[1]):
+    files: dict[str, int] = {}
+    for p, n, line, _d in found:
+        if line is not None:
+            key = join_path(delimiter, p, n)
+            files[key] = min(line, files.get(key, line))  # a duplicate (fail mode): the first line
+    # Only files not under another file: everything below a nested file is below the outer one
+    # too, so each offending line is reported (and counted) once, naming its top-most file.
+    tops = sorted(((f, ln) for f, ln in files.items()
+                   if not _under_any(delimiter, _split(delimiter, f)[0], files)), key=lambda kv: kv[1])
+    where = "(parent_path = ? OR (parent_path >= ? AND parent_path < ?)) AND line IS NOT NULL"
+    for fpath, fline in tops:
         lo = fpath + delimiter
-        where = "(parent_path = ? OR (parent_path >= ? AND parent_path < ?)) AND line IS NOT NULL"
         args = (fpath, lo, _prefix_upper(lo))
-        for line, parent, name in await db.fetch(
-                f"SELECT line, parent_path, name FROM vfs_stage WHERE {where} ORDER BY line LIMIT ?",
-                (*args, report.max_kept)):
-            report.error(line, "path", "parent_is_file",
-                         f"parent {delimiter + fpath!r} of {name!r} is a file (line {fline})")
-        if skip:
+        total = int(await db.fetchval(f"SELECT COUNT(*) FROM vfs_stage WHERE {where}", args) or 0)
+        shown = 0
+        room = min(report.room, total)
+        if room > 0:
+            for line, parent, name in await db.fetch(
+                    f"SELECT line, parent_path, name FROM vfs_stage WHERE {where} ORDER BY line LIMIT ?",
+                    (*args, room)):
+                kind = "parent" if parent == fpath else "ancestor"
+                report.error(line, "path", "parent_is_file", f"{kind} {shorten(delimiter + fpath)}"
+                             f" of {shorten(name)} is a file (line {fline})")
+                shown += 1
+        report.more_errors(total - shown)
+        if skip and total:
             await db.execute(f"DELETE FROM vfs_stage WHERE {where}", args)
     if files:
         missing = [m for m in missing if not _under_any(delimiter, m, files)]

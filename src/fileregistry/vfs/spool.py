@@ -1,7 +1,10 @@
 """Stream an upload body to a spool file on disk: never held whole in memory.
 
 ``Content-Encoding: gzip`` is decoded on the way in; the size limit applies to the decoded
-bytes as well (a small gzip body may expand enormously).
+bytes as well (a small gzip body may expand enormously). Like ``gzip`` and ``curl --compressed``,
+a body of several concatenated gzip members decodes to their concatenation (zero padding after a
+member is ignored); bytes after a member that are not another gzip member, or a stream that ends
+inside a member, are a 400 and nothing is spooled.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import contextlib
 import os
 import uuid
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from fileregistry.errors import BadRequest, PayloadTooLarge
@@ -25,6 +28,64 @@ def _too_large(limit: int) -> PayloadTooLarge:
                            body={"error": f"Upload body exceeds the limit of {limit} bytes"})
 
 
+def _bad_gzip(problem: str) -> BadRequest:
+    return BadRequest(f"invalid gzip body: {problem}", body={"error": f"Invalid gzip body: {problem}"})
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_OUT_STEP = 1 << 20  # decoded bytes per zlib call: a gzip bomb cannot blow up memory
+
+
+class GzipDecoder:
+    """Incremental decoder of one or more concatenated gzip members.
+
+    The first member may also be a zlib stream (``wbits=47`` auto-detects, as before); every
+    later one must start with the gzip magic bytes. ``feed`` yields decoded pieces of at most
+    ``_OUT_STEP`` bytes; ``finish`` checks that the body did not stop inside a member.
+    """
+
+    def __init__(self) -> None:
+        self._d: zlib._Decompress | None = zlib.decompressobj(wbits=47)
+        self._pending = b""  # bytes after a finished member, not yet known to start a new one
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while data:
+            if self._d is None:
+                data = self._pending + data
+                self._pending = b""
+                data = data.lstrip(b"\0")  # gzip's zero padding between/after members
+                if not data:
+                    return
+                if not _GZIP_MAGIC.startswith(data[:2]):
+                    raise _bad_gzip("trailing data after the end of the gzip stream (not a gzip member)")
+                if len(data) < 2:
+                    self._pending = data  # half a magic: wait for the next chunk
+                    return
+                self._d = zlib.decompressobj(wbits=31)  # gzip only
+            d = self._d
+            try:
+                out = d.decompress(data, _OUT_STEP)
+                while True:
+                    if out:
+                        yield out
+                    # A full step may leave output pending inside zlib even with no input left.
+                    if d.eof or (not d.unconsumed_tail and len(out) < _OUT_STEP):
+                        break
+                    out = d.decompress(d.unconsumed_tail, _OUT_STEP)
+            except zlib.error as exc:
+                raise _bad_gzip(str(exc)) from None
+            if not d.eof:
+                return  # consumed everything; the member goes on in the next chunk
+            data = d.unused_data  # the member ended: whatever follows is the next one
+            self._d = None
+
+    def finish(self) -> None:
+        if self._d is not None and not self._d.eof:
+            raise _bad_gzip("truncated (the body ends inside a gzip member)")
+        if self._pending:
+            raise _bad_gzip("truncated (the body ends inside a gzip header)")
+
+
 async def spool_body(stream: AsyncIterator[bytes], directory: Path, *, limit: int,
                      content_encoding: str | None = None, content_length: str | None = None) -> Path:
     """Write the body to ``directory/<uuid>.jsonl`` and return its path (removed on any error)."""
@@ -32,9 +93,9 @@ async def spool_body(stream: AsyncIterator[bytes], directory: Path, *, limit: in
         raise _too_large(limit)
     encoding = (content_encoding or "identity").strip().lower()
     if encoding in ("gzip", "x-gzip"):
-        decomp = zlib.decompressobj(wbits=47)  # gzip or zlib header, auto-detected
+        decoder: GzipDecoder | None = GzipDecoder()
     elif encoding in ("identity", ""):
-        decomp = None
+        decoder = None
     else:
         raise BadRequest(f"unsupported Content-Encoding {content_encoding!r}",
                          body={"error": f"Unsupported Content-Encoding: {content_encoding}"})
@@ -50,35 +111,19 @@ async def spool_body(stream: AsyncIterator[bytes], directory: Path, *, limit: in
                 raw += len(chunk)
                 if raw > limit:
                     raise _too_large(limit)
-                if decomp is not None:
-                    try:
-                        # Bounded output per call: a gzip bomb cannot blow up memory.
-                        data = decomp.decompress(chunk, 1 << 20)
-                        while True:
-                            written += len(data)
-                            if written > limit:
-                                raise _too_large(limit)
-                            out.write(data)
-                            if not decomp.unconsumed_tail:
-                                break
-                            data = decomp.decompress(decomp.unconsumed_tail, 1 << 20)
-                    except zlib.error as exc:
-                        raise BadRequest(f"invalid gzip body: {exc}",
-                                         body={"error": f"Invalid gzip body: {exc}"}) from None
+                if decoder is not None:
+                    for data in decoder.feed(chunk):
+                        written += len(data)
+                        if written > limit:
+                            raise _too_large(limit)
+                        out.write(data)
                 else:
                     written += len(chunk)
                     out.write(chunk)
-            if decomp is not None:
-                if not decomp.eof:
-                    raise BadRequest("truncated gzip body", body={"error": "Invalid gzip body: truncated"})
-                tail = decomp.flush()
-                written += len(tail)
-                if written > limit:
-                    raise _too_large(limit)
-                out.write(tail)
+            if decoder is not None:
+                decoder.finish()
         return path
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(path)
         raise
-
