@@ -328,3 +328,32 @@ def test_dry_run_into_empty_fs_changes_nothing_and_reports_counts(vfs, client):
     real = vfs.run(fs, body)["counts"]
     assert {k: real[k] for k in ("received", "added", "implied_directories")} == \
         {k: c[k] for k in ("received", "added", "implied_directories")}
+
+
+# --------------------------------------------------------------------------- path + name length
+
+
+def test_path_and_name_over_the_key_limit_are_line_errors(vfs, client):
+    from fileregistry.vfs.records import MAX_KEY_BYTES
+
+    fs = vfs.create()
+    assert vfs.run(fs, SEED_BODY)["status"] == "successful"
+    before = snapshot(vfs, client, fs)
+    deep = "/" + "/".join(["d" * 200] * 5)  # 1,004 bytes of parent path
+    ok_name = "n" * (MAX_KEY_BYTES - len(deep.strip("/")))  # exactly the limit
+    body = jsonl(
+        item(deep + "/", ok_name),
+        item(deep + "/", ok_name + "x"),  # one byte over
+        item("/", "é" * 1001),  # 2,002 bytes in UTF-8, 1,001 characters
+        item("/", "ok.csv"),
+    )
+    job = vfs.run(fs, body)  # all or nothing: rejected, the old tree stays
+    assert job["status"] == "failed", job
+    errs = sorted((e["line"], e["field"], e["code"]) for e in vfs.errors(job["id"]))
+    assert errs == [(2, "path", "path_too_long"), (3, "path", "path_too_long")]
+    assert snapshot(vfs, client, fs) == before
+    job = vfs.run(fs, body, params="?on_error=skip")
+    assert job["status"] == "successful", (job, vfs.errors(job["id"]))
+    assert job["counts"]["errors"] == 2
+    e = client.get(f"/api/v1/filesystem/{fs}/entry", params={"path": f"{deep}/{ok_name}"})
+    assert e.status_code == 200, e.text

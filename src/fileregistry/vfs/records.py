@@ -34,6 +34,10 @@ fromiso = datetime.fromisoformat
 # Integers stored in BIGINT columns (size_in_bytes; timestamps as epoch seconds) must fit in it:
 # orjson returns ints up to 2**64 - 1, which would fail the whole load instead of one line.
 BIGINT_MAX = 2**63 - 1
+# Path and name of one entry together, in UTF-8 bytes. Both are the file system's unique key: an
+# index entry on PostgreSQL holds at most ~2.7 kB, and a longer key fails the whole job there, so
+# every database gets the same rule (S3 keys are at most 1,024 bytes, Linux paths 4,096).
+MAX_KEY_BYTES = 2000
 # Stored timestamps are UTC seconds within years 1..9999, so that every stored value exports as
 # a valid 'YYYY-mm-dd HH:MM:SS' (an offset can push a valid local time out of that range).
 TS_MIN = -62135596800  # 0001-01-01 00:00:00 UTC
@@ -144,6 +148,11 @@ class LineParser:
             if name is None:
                 raise LineError("name", "missing_field", "name is required")
             self.name(name)  # raises with the precise reason
+        if len(raw) > MAX_KEY_BYTES:  # the raw line bounds the UTF-8 size of its strings: cheap test first
+            key_bytes = len(parent.encode()) + len(name.encode())
+            if key_bytes > MAX_KEY_BYTES:
+                raise LineError("path", "path_too_long", f"path and name together are {key_bytes} bytes in "
+                                f"UTF-8; at most {MAX_KEY_BYTES} are allowed")
         is_dir = get("is_directory")
         if type(is_dir) is not bool:
             if is_dir is None:
