@@ -143,3 +143,29 @@ def test_two_servers_run_each_job_once_in_order_per_file_system(vfs, client, set
             for prev, nxt in zip(mine, mine[1:], strict=False):
                 assert nxt[2] >= prev[3], "jobs of one file system overlapped"
             assert {t[1] for t in vfs.tree(fs)} == {"/d5"} | {f"/d5/f{i}" for i in range(200)}
+
+
+def test_job_of_a_live_local_process_waits_for_the_longer_local_lease(vfs, client, settings, tmp_path,
+                                                                       monkeypatch):
+    """A process of this host that still runs keeps its job past LEASE_SECONDS without heartbeats
+    (on SQLite a long replace holds the write lock its heartbeat needs); past LOCAL_LEASE_SECONDS
+    it is taken over (its pid may belong to another program by then)."""
+    import os
+
+    monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 0.1)
+    fs = vfs.create()
+    url = settings.resolved_database_url
+    spool = tmp_path / "live.jsonl"
+    spool.write_text(SEED_BODY)
+    owner = f"{socket.gethostname()[:60]}/{os.getppid()}/other.1"  # alive: pytest's parent
+    stale = utcnow() - timedelta(seconds=runner.LEASE_SECONDS + 5)
+    job_id = _started_job(url, fs, str(spool), owner, stale)
+    with TestClient(create_app(settings), headers={"TOKEN": client.headers["TOKEN"]}) as c2:
+        time.sleep(1.0)
+        row = _row(url, job_id)
+        assert (row.phase, row.status, row.owner) == ("started", "running", owner)
+        older = utcnow() - timedelta(seconds=runner.LOCAL_LEASE_SECONDS + 5)
+        asyncio.run(_db(url, lambda s: s.execute(sa.update(jobs).where(jobs.c.id == job_id)
+                                                   .values(heartbeat_at=older))))
+        j = Vfs(c2).wait(job_id, timeout=30)
+        assert j["status"] == "successful" and "server restart" in j["msg"], j

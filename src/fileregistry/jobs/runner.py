@@ -44,6 +44,7 @@ POLL_SECONDS = 2.0
 MAX_ATTEMPTS = 2
 # A started job whose heartbeat is older than this is taken to be cut off (its process died).
 LEASE_SECONDS = 60.0
+LOCAL_LEASE_SECONDS = 600.0  # the same, for a job whose process of this host is still running
 HEARTBEAT_SECONDS = 10.0
 REQUEUED_MSG = "Queued again: the server restarted while this job ran"
 
@@ -59,29 +60,37 @@ def owner_id() -> str:
     return f"{_HOST}/{os.getpid()}/{_TOKEN}.{next(_SEQ)}"
 
 
-def _owner_gone(owner: str | None) -> bool:
-    """Is ``owner`` a process of this host that no longer runs? (Unknown: False, wait for the lease.)"""
+def _owner_state(owner: str | None) -> str:
+    """``gone``: a process of this host that no longer runs (or no owner); ``alive``: one that runs;
+    ``unknown``: another host's, or not ours to tell."""
     if not owner:
-        return True
+        return "gone"
     parts = owner.split("/")
     if len(parts) != 3 or parts[0] != _HOST or not parts[1].isdigit():
-        return False
+        return "unknown"
     pid, token = int(parts[1]), parts[2].split(".")[0]
     if pid == os.getpid():
-        return token != _TOKEN  # an earlier process with our pid (e.g. pid 1 in a container)
+        # An earlier process with our pid (e.g. pid 1 in a container) is gone; our own token is us.
+        return "alive" if token == _TOKEN else "gone"
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return True
+        return "gone"
     except OSError:
-        return False  # exists (another user's) or unknown
-    return False
+        return "unknown"  # exists (another user's) or cannot tell
+    return "alive"
 
 
 def lease_expired(owner: str | None, heartbeat_at, now=None) -> bool:
-    if heartbeat_at is None or _owner_gone(owner):
+    """May this started job be taken over? Its process is gone, or its heartbeat is older than the
+    lease: ``LEASE_SECONDS``, or ``LOCAL_LEASE_SECONDS`` for a process of this host that still runs
+    (on SQLite its heartbeat waits while a long replace holds the write lock; a pid reused by
+    another program cannot hold a job for longer than that)."""
+    state = _owner_state(owner)
+    if heartbeat_at is None or state == "gone":
         return True
-    return heartbeat_at < (now or utcnow()) - timedelta(seconds=LEASE_SECONDS)
+    lease = LOCAL_LEASE_SECONDS if state == "alive" else LEASE_SECONDS
+    return heartbeat_at < (now or utcnow()) - timedelta(seconds=lease)
 
 
 @dataclass
