@@ -96,3 +96,32 @@ def test_validation_errors_never_echo_the_input(client):
     assert r.status_code == 422
     assert secret not in r.text
     assert r.json()["detail"][0]["loc"][-1] == "name"
+
+
+def test_locked_database_is_503_with_retry_after_and_changes_nothing(tmp_path, monkeypatch):
+    """Another writer holds SQLite's write lock past the busy timeout: a clear 503 (retry), not a 500."""
+    import sqlite3
+
+    from fastapi.testclient import TestClient
+
+    from fileregistry import db
+    from fileregistry.app import create_app
+    from tests.conftest import _make_auth_tokens
+
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_S", 0.3)
+    s = Settings(data_dir=tmp_path / "data", scheduler_enabled=False)
+    with TestClient(create_app(s)) as c:
+        c.headers["TOKEN"] = asyncio.run(_make_auth_tokens(s)).admin_token
+        assert c.get("/api/v1/filesystem/").json() == []
+        other = sqlite3.connect(s.data_dir / "fileregistry.db", isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # another process is writing
+            r = c.post("/api/v1/filesystem/", json={"name": "blocked"})
+            assert r.status_code == 503, r.text
+            assert r.json() == {"detail": "the database is unavailable or busy; retry later"}
+            assert r.headers["Retry-After"] == "5"
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert c.get("/api/v1/filesystem/").json() == []  # nothing was half-written
+        assert c.post("/api/v1/filesystem/", json={"name": "blocked"}).status_code == 201

@@ -7,13 +7,14 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
+from sqlalchemy import exc as sa_exc
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from fileregistry import __version__
 from fileregistry.config import Settings
 from fileregistry.db import create_engine_for, session_factory
-from fileregistry.errors import AppError
+from fileregistry.errors import AppError, ServiceUnavailable
 from fileregistry.observability import install as install_observability
 from fileregistry.observability.metrics import record_error
 
@@ -63,6 +64,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
         record_error(type(exc).__name__)
         return JSONResponse(status_code=exc.status_code, content=exc.to_body())
+
+    @app.exception_handler(sa_exc.OperationalError)
+    @app.exception_handler(sa_exc.InterfaceError)
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        # The database is down, unreachable or locked by another writer: a retry may succeed, so 503
+        # (not 500). Logged by type only: SQLAlchemy's text carries the statement and its parameters.
+        orig = getattr(exc, "orig", None)
+        log.warning("database unavailable: %s%s", type(exc).__name__, f" ({type(orig).__name__})" if orig else "")
+        err = ServiceUnavailable("the database is unavailable or busy; retry later")
+        record_error(type(err).__name__)
+        return JSONResponse(status_code=err.status_code, content=err.to_body(), headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -58,12 +58,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# How long a SQLite statement waits for another writer's lock before "database is locked" (503).
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercised by every sqlite test
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
     cur.close()
 
 
@@ -73,7 +77,7 @@ def create_engine_for(url: str, *, pool_size: int = 10) -> AsyncEngine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            url, connect_args={"timeout": 30}, pool_size=pool_size, max_overflow=pool_size
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, pool_size=pool_size, max_overflow=pool_size
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

@@ -62,6 +62,13 @@ class TooManyRequests(AppError):
     code = "too_many_requests"
 
 
+class ServiceUnavailable(AppError):
+    """Our own database is down or busy (locked): the request may succeed if retried."""
+
+    status_code = 503
+    code = "service_unavailable"
+
+
 class UpstreamError(AppError):
     """The remote (SFTP) side failed: refused, unreachable, auth, host key, I/O."""
 
