@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import logging
 import os
 import secrets
@@ -212,10 +213,14 @@ def test_unhandled_error_counts_as_internal_and_is_logged_with_its_request_id(se
         before = value(scrape(c), "fileregistry_errors_total", kind="internal")
         r = c.get("/test-boom", headers={"X-Request-ID": "boom-1"})
         assert r.status_code == 500
+        assert r.json() == {"detail": "internal error (request id boom-1)"} and "kaboom" not in r.text
+        r = c.get("/test-boom")  # no id sent: the one the server made up, as in its logs
+        assert re.fullmatch(r"internal error \(request id [0-9a-f]{32}\)", r.json()["detail"]), r.text
+        before += 1
         assert value(scrape(c), "fileregistry_errors_total", kind="internal") == before + 1
     lines = [json.loads(line) for line in captured_logs.getvalue().splitlines()]
     err = [x for x in lines if x["logger"] == "fileregistry.errors"]
-    assert len(err) == 1 and err[0]["request_id"] == "boom-1" and "kaboom" in err[0]["exc"]
+    assert len(err) == 2 and err[0]["request_id"] == "boom-1" and "kaboom" in err[0]["exc"]
     access = [x for x in lines if x["logger"] == "fileregistry.access" and x["request_id"] == "boom-1"]
     assert access and access[0]["status"] == 500 and access[0]["route"] == "/test-boom"
 

@@ -77,6 +77,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         record_error(type(err).__name__)
         return JSONResponse(status_code=err.status_code, content=err.to_body(), headers={"Retry-After": "5"})
 
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, _exc: Exception) -> JSONResponse:
+        # Starlette's outermost middleware answers with this (after the request-id middleware has
+        # logged the traceback), then re-raises. Same body shape as every other error; no details.
+        rid = getattr(request.state, "request_id", None)
+        detail = f"internal error (request id {rid})" if rid else "internal error"
+        return JSONResponse(status_code=500, content={"detail": detail})
+
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's default 422 echoes the offending input, which may be a password, key or token.

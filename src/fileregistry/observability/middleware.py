@@ -54,6 +54,8 @@ class RequestContextMiddleware:
             return
         rid = incoming_request_id(scope.get("headers") or []) or uuid.uuid4().hex
         token = request_id_var.set(rid)
+        # For the 500 handler, which runs outside this middleware (request.state.request_id).
+        scope.setdefault("state", {})["request_id"] = rid
         status = 500
         started = time.perf_counter()
         id_header = (b"x-request-id", rid.encode("ascii"))
