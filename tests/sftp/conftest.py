@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from .helpers import Zone
@@ -24,3 +26,11 @@ def fake_sftp(tmp_path):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def key_dir(settings) -> Path:
+    """The app's key directory (FILEREGISTRY_SFTP_KEY_DIR, default <data_dir>/keys), created."""
+    d = settings.resolved_sftp_key_dir
+    d.mkdir(parents=True, exist_ok=True)
+    return d

@@ -44,15 +44,6 @@ def tree(root: Path, skip=lambda p: False) -> dict[str, bytes]:
             for p in sorted(root.rglob("*")) if not skip(p)}
 
 
-@pytest.fixture
-def key_dir(settings, monkeypatch) -> Path:
-    """FILEREGISTRY_SFTP_KEY_DIR: the app's (default <data_dir>/keys), also in the environment."""
-    d = settings.resolved_sftp_key_dir
-    d.mkdir(parents=True, exist_ok=True)
-    monkeypatch.setenv("FILEREGISTRY_SFTP_KEY_DIR", str(d))
-    return d
-
-
 def assert_no_secret(resp, *secrets):
     for s in secrets:
         if s:

@@ -28,15 +28,6 @@ NOT_A_KEY = "SECRET-NOTES-c2VjcmV0LWJvZHk= do not echo me"
 
 
 @pytest.fixture
-def key_dir(settings, monkeypatch) -> Path:
-    """The app's key dir (default <data_dir>/keys), also in the environment of code that reads it there."""
-    d = settings.resolved_sftp_key_dir
-    d.mkdir(parents=True, exist_ok=True)
-    monkeypatch.setenv("FILEREGISTRY_SFTP_KEY_DIR", str(d))
-    return d
-
-
-@pytest.fixture
 def outside(tmp_path, sshd) -> Path:
     """A valid, authorised key OUTSIDE the key dir: using it must still be refused."""
     d = tmp_path / "outside"

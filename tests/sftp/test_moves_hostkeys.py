@@ -29,6 +29,11 @@ def _sql(settings, stmt: str, **params):
     return asyncio.run(run())
 
 
+async def database_gone(*_a, **_k):
+    """Stands in for a registry call whose database connection was lost."""
+    raise RuntimeError("connection to the database was lost")
+
+
 def snapshot(client, zone):
     return (
         zone.remote_tree(),
@@ -291,10 +296,6 @@ def test_scan_cut_off_before_registering_leaves_no_untracked_mirror_copy(client,
     call(client, "POST", "/sftp/scan", zone.cfg)
     zone.put("a.csv", b"changed", mtime=1_700_000_100)  # tracked and changed: downloaded again
     zone.put("b.csv", b"bb")  # untracked: downloaded, then the registry write fails
-
-    async def database_gone(*_a, **_k):
-        raise RuntimeError("connection to the database was lost")
-
     monkeypatch.setattr(registry, "register_new", database_gone)
     with pytest.raises(RuntimeError):  # the TestClient re-raises what the server answered with a 500
         call(client, "POST", "/sftp/scan", zone.cfg)
@@ -350,10 +351,6 @@ def test_clear_registry_that_fails_keeps_mirror_and_registry(client, zone, setti
     zone.put("a.csv", b"aaa")
     call(client, "POST", "/sftp/scan", zone.cfg)
     before = snapshot(client, zone)
-
-    async def database_gone(*_a, **_k):
-        raise RuntimeError("connection to the database was lost")
-
     monkeypatch.setattr(registry, "clear", database_gone)
     with pytest.raises(RuntimeError):
         call(client, "DELETE", "/sftp/clear-registry", zone.cfg)
@@ -424,10 +421,6 @@ def test_registry_failure_after_both_moves_rolls_both_back(client, zone, monkeyp
     zone.put("a.csv", b"aaa")
     call(client, "POST", "/sftp/scan", zone.cfg)
     before = snapshot(client, zone)
-
-    async def database_gone(*_a, **_k):
-        raise RuntimeError("connection to the database was lost")
-
     monkeypatch.setattr(registry, "move", database_gone)
     with pytest.raises(RuntimeError):
         call(client, "POST", "/sftp/mark-processing/a.csv", zone.cfg)

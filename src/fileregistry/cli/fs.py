@@ -84,55 +84,27 @@ def fs_upload(
     Runs in this process as a job recorded in the database (visible at /api/job/N/), leased like a
     server's jobs (a heartbeat while it runs). Ctrl-C marks the job failed, saying so; if this
     process is killed outright, a server takes the job over when its lease runs out."""
-    from fileregistry.jobs import store as jobs_store
-    from fileregistry.jobs.runner import HEARTBEAT_SECONDS, JobResult, end_job, owner_id
+    from fileregistry.jobs.runner import run_here
     from fileregistry.vfs import service, store
 
     options = {"dry_run": dry_run, "on_error": "skip" if skip_errors else "fail", "spool": None}
     started: list[int] = []
 
-    async def beat(sessions, job_id: int, owner: str) -> None:
-        from fileregistry.db import unit_of_work
-
-        while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            try:
-                async with unit_of_work(sessions) as s:
-                    await jobs_store.heartbeat(s, [job_id], owner)
-            except Exception:  # noqa: BLE001, S112 - a missed beat is retried; the lease is generous
-                continue
-
-    async def go(engine) -> tuple[int, JobResult]:
+    async def go(engine):
         from fileregistry.db import session_factory, unit_of_work
 
         sessions = session_factory(engine)
-        owner = owner_id()
         async with unit_of_work(sessions) as s:
             await store.get_fs_for_upload(s, fs_id)
-            job_id = await jobs_store.create_job(s, service.KIND, fs_id=fs_id, params=options)
-            await jobs_store.claim(s, job_id, owner, in_order=False)
-        started.append(job_id)
-        heartbeat = asyncio.create_task(beat(sessions, job_id, owner))
-        stopped: BaseException | None = None
-        try:
+
+        async def work(job_id: int):
+            started.append(job_id)
             with typer.progressbar(length=file.stat().st_size, label="processing", file=sys.stderr) as bar:
-                try:
-                    res = await service.run_upload(engine, fs_id, file, options,
-                                                   max_reported=Settings().vfs_max_reported_errors,
-                                                   progress=bar.update)
-                except Exception as exc:  # noqa: BLE001 - the job must end, whatever happened
-                    res = JobResult(status="failed", msg=f"Job failed: {exc}", result=[f"Job failed: {exc}"])
-                except (KeyboardInterrupt, asyncio.CancelledError) as exc:  # Ctrl-C, SIGINT
-                    stopped = exc
-                    msg = ("Interrupted: the upload was stopped (Ctrl-C) before it finished; the replace is "
-                           "all or nothing, so the file system was not partly changed. Please run it again.")
-                    res = JobResult(status="failed", msg=msg, result=[msg])
-        finally:
-            heartbeat.cancel()
-        await end_job(sessions, job_id, res, owner=owner)
-        if stopped is not None:
-            raise stopped
-        return job_id, res
+                return await service.run_upload(engine, fs_id, file, options,
+                                                max_reported=Settings().vfs_max_reported_errors,
+                                                progress=bar.update)
+
+        return await run_here(sessions, service.KIND, fs_id, options, work)
 
     try:
         job_id, res = _run(go)

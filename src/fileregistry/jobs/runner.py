@@ -287,6 +287,47 @@ async def end_job(sessions: async_sessionmaker[AsyncSession], job_id: int, res: 
     return False
 
 
+INTERRUPTED_MSG = ("Interrupted: the upload was stopped (Ctrl-C) before it finished; the replace is all or "
+                   "nothing, so the file system was not partly changed. Please run it again.")
+
+
+async def run_here(sessions: async_sessionmaker[AsyncSession], kind: str, fs_id: int | None,
+                   params: dict[str, Any], work: Callable[[int], Awaitable[JobResult]]) -> tuple[int, JobResult]:
+    """Run a job in *this* process (the CLI), recorded and leased like a server's: create it, claim
+    it (out of order: the caller waits for nothing), beat its heartbeat while ``work(job_id)`` runs,
+    then end it. An error fails the job; Ctrl-C fails it saying so, then propagates. If the process
+    is killed outright, a server takes the job over when its lease runs out."""
+    owner = owner_id()
+    async with unit_of_work(sessions) as s:
+        job_id = await store.create_job(s, kind, fs_id=fs_id, params=params)
+        await store.claim(s, job_id, owner, in_order=False)
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                async with unit_of_work(sessions) as s:
+                    await store.heartbeat(s, [job_id], owner)
+            except Exception:  # noqa: BLE001 - a missed beat is retried; the lease is generous
+                log.warning("job %s: heartbeat failed", job_id)
+
+    heartbeat = asyncio.create_task(beat())
+    stopped: BaseException | None = None
+    try:
+        res = await work(job_id)
+    except Exception as exc:  # noqa: BLE001 - the job must end, whatever happened
+        res = JobResult(status=FAILED, msg=f"Job failed: {exc}", result=[f"Job failed: {exc}"])
+    except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+        stopped = exc
+        res = JobResult(status=FAILED, msg=INTERRUPTED_MSG, result=[INTERRUPTED_MSG])
+    finally:
+        heartbeat.cancel()
+    await end_job(sessions, job_id, res, owner=owner)
+    if stopped is not None:
+        raise stopped
+    return job_id, res
+
+
 def _plain(counts: dict[str, Any]) -> bool:
     try:
         orjson.dumps(counts)

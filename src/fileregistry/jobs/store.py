@@ -97,10 +97,9 @@ async def heartbeat(conn: Conn, job_ids: list[int], owner: str) -> set[int]:
     """Refresh the lease of these jobs; return the ids this owner still holds."""
     if not job_ids:
         return set()
-    await conn.execute(sa.update(jobs).where(jobs.c.id.in_(job_ids), jobs.c.phase == STARTED,
-                                             jobs.c.owner == owner).values(heartbeat_at=utcnow()))
-    rows = (await conn.execute(sa.select(jobs.c.id).where(jobs.c.id.in_(job_ids), jobs.c.phase == STARTED,
-                                                          jobs.c.owner == owner))).all()
+    rows = await conn.execute(sa.update(jobs).where(jobs.c.id.in_(job_ids), jobs.c.phase == STARTED,
+                                                    jobs.c.owner == owner)
+                              .values(heartbeat_at=utcnow()).returning(jobs.c.id))
     return {r.id for r in rows}
 
 

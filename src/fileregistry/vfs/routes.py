@@ -20,6 +20,7 @@ from fileregistry.errors import BadRequest
 from fileregistry.jobs import store as jobs_store
 from fileregistry.vfs import service, store
 from fileregistry.vfs.schemas import (
+    NO_NUL,
     ChildrenPage,
     EntryOut,
     FileSystemCreate,
@@ -36,8 +37,6 @@ router = APIRouter(tags=["virtual file systems"])
 MAX_ID = 2**63 - 1
 FsId = Annotated[int, Path(ge=0, le=MAX_ID, description="File system id.")]
 JobId = Annotated[int, Path(ge=0, le=MAX_ID, description="Job id.")]
-# NUL cannot be stored in PostgreSQL text, so no entry can have one in its path: 422.
-NO_NUL = r"^[^\x00]*$"
 
 
 def _json(body, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:

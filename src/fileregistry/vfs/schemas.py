@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: no name or path can have one (422)
 
 
 class FileSystemCreate(BaseModel):
